@@ -1,0 +1,1 @@
+"""The REST API (DRF): serializers, filters, views and URLs."""

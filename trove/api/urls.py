@@ -1,0 +1,3 @@
+"""URLs of the REST API, mounted by the project under ``/api/``."""
+
+urlpatterns: list = []

@@ -1,0 +1,138 @@
+"""Tables of the ORM backends (``storage-orm``, ``storage-sqlite``) and the schema registry.
+
+An ``Event`` row is one version of an event. ``files`` and ``links`` are kept on the row as
+the document has them, so reading an event is one query; ``EventLink`` and ``EventFile``
+repeat them as rows so that link filters, backlinks and file lookups use indexes.
+``EventLink`` has no foreign key to ``Event`` because the ORM can also serve as a
+stand-alone link storage beside another event storage.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+
+
+class EventSchema(models.Model):
+    """A JSON Schema registered under (id, version). Events reference it by id and version."""
+
+    schema_id = models.CharField("schema id", max_length=200)
+    version = models.CharField(max_length=50)
+    schema = models.JSONField(help_text="A JSON Schema document.")
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["schema_id", "created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["schema_id", "version"], name="trove_schema_id_version")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.schema_id} {self.version}"
+
+    def clean(self) -> None:
+        from trove.exceptions import InvalidSchema
+        from trove.schemas import check_json_schema
+
+        try:
+            check_json_schema(self.schema)
+        except InvalidSchema as error:
+            raise ValidationError({"schema": [p["message"] for p in error.problems]}) from error
+
+
+class Event(models.Model):
+    """One version of an event; exactly one row per event id has ``is_latest`` set."""
+
+    event_id = models.UUIDField(default=uuid.uuid4)
+    version = models.PositiveIntegerField(default=1)
+    is_latest = models.BooleanField(default=True)
+    created_at = models.DateTimeField()
+    producer = models.CharField(max_length=200, default="core")
+    schema_id = models.CharField(max_length=200)
+    schema_version = models.CharField(max_length=50, null=True, blank=True)
+    payload = models.JSONField(default=dict)
+    metadata = models.JSONField(default=dict)
+    files = models.JSONField(default=list)
+    links = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ["created_at", "event_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["event_id", "version"], name="trove_event_version"),
+            models.UniqueConstraint(
+                fields=["event_id"], condition=Q(is_latest=True), name="trove_event_one_latest"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["created_at", "event_id"],
+                condition=Q(is_latest=True),
+                name="trove_latest_created",
+            ),
+            models.Index(
+                fields=["producer", "created_at"],
+                condition=Q(is_latest=True),
+                name="trove_latest_producer",
+            ),
+            models.Index(
+                fields=["schema_id", "created_at"],
+                condition=Q(is_latest=True),
+                name="trove_latest_schema",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.schema_id} {self.event_id} v{self.version}"
+
+
+class EventLink(models.Model):
+    """A link carried by one version of an event, as a row for filtering and backlinks."""
+
+    source_event_id = models.UUIDField()
+    source_version = models.PositiveIntegerField()
+    position = models.PositiveIntegerField(default=0)
+    type = models.CharField(max_length=200)
+    target_event_id = models.UUIDField()
+    target_version = models.PositiveIntegerField(null=True, blank=True)
+    metadata = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["source_event_id", "source_version", "position"]
+        indexes = [
+            models.Index(fields=["source_event_id", "source_version"], name="trove_link_source"),
+            models.Index(fields=["target_event_id", "type"], name="trove_link_target"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source_event_id} v{self.source_version} -{self.type}-> {self.target_event_id}"
+
+
+class EventFile(models.Model):
+    """A file attached to one version of an event, as a row for lookups by id and hash."""
+
+    event_id = models.UUIDField()
+    version = models.PositiveIntegerField()
+    position = models.PositiveIntegerField(default=0)
+    file_id = models.UUIDField()
+    content_type = models.CharField(max_length=255)
+    filename = models.CharField(max_length=255, null=True, blank=True)
+    size = models.BigIntegerField(null=True, blank=True)
+    hash = models.CharField(max_length=80, null=True, blank=True)
+    is_reference = models.BooleanField(default=False)
+    uri = models.TextField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["event_id", "version", "position"]
+        indexes = [
+            models.Index(fields=["event_id", "version"], name="trove_file_event"),
+            models.Index(fields=["file_id"], name="trove_file_id"),
+            models.Index(fields=["hash"], name="trove_file_hash"),
+        ]
+
+    def __str__(self) -> str:
+        return self.filename or str(self.file_id)

@@ -1,0 +1,372 @@
+"""EventQuery: parsing, validation, and the pure-Python reference evaluator.
+
+Every event-storage backend must return the same events in the same order for the same
+query. The rules are written once here, in Python, and the in-memory backend uses them
+directly; SQL backends translate them and the conformance suite holds them to this
+evaluator. The rules:
+
+- ``payload`` equality is JSON-type-exact: ``1``, ``"1"``, ``true`` and ``null`` are four
+  different values, ``null`` is not a missing key, and ``1 == 1.0``. A dotted key reaches
+  into nested objects (never into arrays).
+- Sorting orders values of one JSON type naturally (numbers numerically, strings by code
+  point); across types numbers < strings < booleans < null < objects/arrays. A missing
+  value sorts last in either direction. Ties end on ``createdAt`` then ``id`` ascending so
+  that pages never overlap.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from trove.documents import Event, EventId, parse_instant
+from trove.exceptions import InvalidEvent, QueryError
+
+__all__ = ["EventQuery", "LinkFilter", "SortKey", "MISSING", "payload_lookup", "json_type"]
+
+QUERY_KEYS = {"schema", "producer", "timeRange", "links", "payload", "limit", "offset", "sort"}
+SORT_FIELDS = ("createdAt", "producer", "schema", "id", "version")
+TYPE_RANK = {"number": 0, "string": 1, "boolean": 2, "null": 3, "object": 4, "array": 4}
+
+
+class _Missing:
+    """Marker for a payload path that does not exist (distinct from JSON ``null``)."""
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING = _Missing()
+
+
+@dataclass(frozen=True)
+class LinkFilter:
+    """One entry of ``links``: the event has an outgoing link matching every given part."""
+
+    type: str | None = None
+    target: EventId | None = None
+
+
+@dataclass(frozen=True)
+class SortKey:
+    """``field`` is a top-level sort field or ``payload.<dotted path>``."""
+
+    field: str
+    descending: bool = False
+
+    @property
+    def payload_path(self) -> tuple[str, ...] | None:
+        if self.field.startswith("payload."):
+            return tuple(self.field[len("payload.") :].split("."))
+        return None
+
+
+@dataclass(frozen=True)
+class EventQuery:
+    """A validated query. Build it with :meth:`parse` from the seed's dict form."""
+
+    schemas: tuple[str, ...] = ()
+    producers: tuple[str, ...] = ()
+    start: datetime | None = None
+    end: datetime | None = None
+    links: tuple[LinkFilter, ...] = ()
+    payload: tuple[tuple[tuple[str, ...], Any], ...] = ()
+    limit: int | None = None
+    offset: int = 0
+    sort: tuple[SortKey, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def parse(cls, data: EventQuery | dict[str, Any] | None) -> EventQuery:
+        """Validate the dict form of SPEC §3; raise :class:`QueryError` listing every problem."""
+        if isinstance(data, EventQuery):
+            return data
+        if data is None:
+            return cls()
+        if not isinstance(data, dict):
+            raise QueryError("A query must be a JSON object.")
+        problems: list[dict[str, Any]] = []
+
+        def problem(key: str, message: str) -> None:
+            problems.append({"field": key, "message": message})
+
+        for key in sorted(set(data) - QUERY_KEYS):
+            problem(key, f"Unknown query key {key!r}; known keys: {', '.join(sorted(QUERY_KEYS))}.")
+
+        schemas = _string_list(data.get("schema"), "schema", problem)
+        producers = _string_list(data.get("producer"), "producer", problem)
+
+        start = end = None
+        time_range = data.get("timeRange")
+        if time_range is not None:
+            if not isinstance(time_range, dict):
+                problem("timeRange", "timeRange must be an object with 'start' and/or 'end'.")
+            else:
+                for key in sorted(set(time_range) - {"start", "end"}):
+                    problem(f"timeRange.{key}", f"Unknown timeRange key {key!r}.")
+                start = _instant(time_range.get("start"), "timeRange.start", problem)
+                end = _instant(time_range.get("end"), "timeRange.end", problem)
+
+        links: list[LinkFilter] = []
+        raw_links = data.get("links")
+        if raw_links is not None:
+            if not isinstance(raw_links, list):
+                problem("links", "links must be a list of {type?, targetEvent?} objects.")
+            else:
+                for index, entry in enumerate(raw_links):
+                    link = _link_filter(entry, f"links[{index}]", problem)
+                    if link is not None:
+                        links.append(link)
+
+        payload: list[tuple[tuple[str, ...], Any]] = []
+        raw_payload = data.get("payload")
+        if raw_payload is not None:
+            if not isinstance(raw_payload, dict):
+                problem("payload", "payload must be an object of key → JSON value.")
+            else:
+                for key, value in raw_payload.items():
+                    path = _path(key, f"payload.{key}", problem)
+                    if path is not None:
+                        payload.append((path, value))
+
+        limit = _non_negative(data.get("limit"), "limit", problem)
+        offset = _non_negative(data.get("offset"), "offset", problem) or 0
+        sort = _sort(data.get("sort"), problem)
+
+        if problems:
+            raise QueryError(
+                "Invalid query: " + "; ".join(p["message"] for p in problems), problems=problems
+            )
+        return cls(
+            schemas=schemas,
+            producers=producers,
+            start=start,
+            end=end,
+            links=tuple(links),
+            payload=tuple(payload),
+            limit=limit,
+            offset=offset,
+            sort=sort,
+        )
+
+    def without_paging(self) -> EventQuery:
+        """The same question without limit/offset, for counting all matches."""
+        return EventQuery(
+            self.schemas, self.producers, self.start, self.end, self.links, self.payload,
+            None, 0, self.sort,
+        )
+
+    # The reference evaluator -------------------------------------------------------
+
+    def matches(self, event: Event) -> bool:
+        """Whether ``event`` passes every filter of this query (paging and order aside)."""
+        if self.schemas and event.schema.id not in self.schemas:
+            return False
+        if self.producers and event.producer not in self.producers:
+            return False
+        if self.start is not None and event.created_at < self.start:
+            return False
+        if self.end is not None and event.created_at > self.end:
+            return False
+        for wanted in self.links:
+            if not any(_link_matches(wanted, link) for link in event.links):
+                return False
+        return all(
+            json_equal(payload_lookup(event.payload, path), value) for path, value in self.payload
+        )
+
+    def apply(self, events: Iterable[Event]) -> list[Event]:
+        """Filter, order and page ``events`` (latest versions only) as every backend must."""
+        selected = sorted((e for e in events if self.matches(e)), key=self.sort_key())
+        stop = None if self.limit is None else self.offset + self.limit
+        return selected[self.offset : stop]
+
+    def sort_key(self):
+        """A ``key=`` function ordering events by this query's sort and the tie-breakers."""
+        keys = self.sort
+
+        def compare(a: Event, b: Event) -> int:
+            for key in keys:
+                result = _compare_values(_sort_value(a, key), _sort_value(b, key), key.descending)
+                if result:
+                    return result
+            return _cmp((a.created_at, str(a.uuid)), (b.created_at, str(b.uuid)))
+
+        return functools.cmp_to_key(compare)
+
+
+def payload_lookup(payload: Any, path: Sequence[str]) -> Any:
+    """Follow a dotted path through nested objects; :data:`MISSING` when it leads nowhere."""
+    value = payload
+    for part in path:
+        if not isinstance(value, dict) or part not in value:
+            return MISSING
+        value = value[part]
+    return value
+
+
+def json_type(value: Any) -> str:
+    """The JSON type name of a decoded value; ``bool`` is boolean, never a number."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, list | tuple):
+        return "array"
+    raise QueryError(f"{value!r} is not a JSON value.")
+
+
+def json_equal(a: Any, b: Any) -> bool:
+    """Type-exact JSON equality: ``1 == 1.0`` but ``1 != "1" != true``; MISSING equals nothing."""
+    if a is MISSING or b is MISSING:
+        return False
+    kind = json_type(a)
+    if kind != json_type(b):
+        return False
+    if kind == "object":
+        return a.keys() == b.keys() and all(json_equal(a[k], b[k]) for k in a)
+    if kind == "array":
+        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+def _cmp(a: Any, b: Any) -> int:
+    return (a > b) - (a < b)
+
+
+def _sort_value(event: Event, key: SortKey) -> Any:
+    path = key.payload_path
+    if path is not None:
+        return payload_lookup(event.payload, path)
+    return {
+        "createdAt": event.created_at,
+        "producer": event.producer,
+        "schema": event.schema.id,
+        "id": str(event.uuid),
+        "version": event.version,
+    }[key.field]
+
+
+def _compare_values(a: Any, b: Any, descending: bool) -> int:
+    """Missing last whatever the direction; otherwise type rank, then value."""
+    if a is MISSING or b is MISSING:
+        return (a is MISSING) - (b is MISSING)
+    if isinstance(a, datetime) or not isinstance(a, dict | list | str | int | float | None):
+        result = _cmp(a, b)
+    else:
+        rank_a, rank_b = TYPE_RANK[json_type(a)], TYPE_RANK[json_type(b)]
+        if rank_a != rank_b or rank_a == TYPE_RANK["object"] or a is None:
+            result = _cmp(rank_a, rank_b)
+        else:
+            result = _cmp(a, b)
+    return -result if descending else result
+
+
+def _link_matches(wanted: LinkFilter, link) -> bool:
+    if wanted.type is not None and link.type != wanted.type:
+        return False
+    if wanted.target is not None:
+        if link.target.id != wanted.target.id:
+            return False
+        if wanted.target.version is not None and link.target.version != wanted.target.version:
+            return False
+    return True
+
+
+def _string_list(value: Any, key: str, problem) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        problem(key, f"{key} must be a string or a list of strings.")
+        return ()
+    return tuple(values)
+
+
+def _instant(value: Any, key: str, problem) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_instant(value)
+    except ValueError:
+        problem(key, f"{key} must be an ISO-8601 instant, got {value!r}.")
+        return None
+
+
+def _non_negative(value: Any, key: str, problem) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        problem(key, f"{key} must be a non-negative integer, got {value!r}.")
+        return None
+    return value
+
+
+def _path(key: Any, label: str, problem) -> tuple[str, ...] | None:
+    if not isinstance(key, str) or not key or any(part == "" for part in key.split(".")):
+        problem(label, f"{label!r} is not a valid dotted payload path.")
+        return None
+    if '"' in key:
+        problem(label, f"{label!r}: payload keys with a double quote cannot be queried.")
+        return None
+    return tuple(key.split("."))
+
+
+def _link_filter(entry: Any, label: str, problem) -> LinkFilter | None:
+    if not isinstance(entry, dict):
+        problem(label, f"{label} must be an object with 'type' and/or 'targetEvent'.")
+        return None
+    for key in sorted(set(entry) - {"type", "targetEvent"}):
+        problem(f"{label}.{key}", f"Unknown link filter key {key!r}.")
+    link_type = entry.get("type")
+    if link_type is not None and not isinstance(link_type, str):
+        problem(f"{label}.type", f"{label}.type must be a string.")
+        return None
+    target = None
+    if entry.get("targetEvent") is not None:
+        try:
+            target = EventId.coerce(entry["targetEvent"])
+        except InvalidEvent as error:
+            problem(f"{label}.targetEvent", f"{label}.targetEvent: {error.message}")
+            return None
+    return LinkFilter(link_type, target)
+
+
+def _sort(value: Any, problem) -> tuple[SortKey, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        problem("sort", "sort must be a list of {field, direction} objects.")
+        return ()
+    keys = []
+    for index, entry in enumerate(value):
+        label = f"sort[{index}]"
+        if not isinstance(entry, dict) or not isinstance(entry.get("field"), str):
+            problem(label, f"{label} must be an object with a string 'field'.")
+            continue
+        for key in sorted(set(entry) - {"field", "direction"}):
+            problem(f"{label}.{key}", f"Unknown sort key {key!r}.")
+        name, direction = entry["field"], entry.get("direction", "asc")
+        if direction not in ("asc", "desc"):
+            problem(f"{label}.direction", f"{label}.direction must be 'asc' or 'desc'.")
+            continue
+        if name not in SORT_FIELDS and not (
+            name.startswith("payload.") and _path(name[len("payload.") :], label, problem)
+        ):
+            if not name.startswith("payload."):
+                problem(
+                    f"{label}.field",
+                    f"Unknown sort field {name!r}; use one of {', '.join(SORT_FIELDS)} "
+                    "or payload.<path>.",
+                )
+            continue
+        keys.append(SortKey(name, direction == "desc"))
+    return tuple(keys)

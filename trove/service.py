@@ -1,0 +1,411 @@
+"""The Python API: create, version, read, query and link events, within transactions.
+
+Every write follows one path: build the event, fire ``event:validating``, validate the
+payload, fire ``event:validated`` and ``event:received``, store its files, fire
+``event:storing``, save the event and its links, fire ``event:stored``. Everything from the
+files on runs inside :func:`transaction`, so a failure anywhere (a hook raising, a link
+to a missing event, a version conflict, a database error) leaves no event, no link and
+no orphan bytes behind.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import threading
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from django.utils import timezone
+
+from trove import schemas, signals
+from trove.conf import trove_settings
+from trove.documents import Event, EventId, FileRecord, Link, SchemaRef, parse_event_uuid
+from trove.exceptions import InvalidEvent, NotFound, VersionConflict
+from trove.query import EventQuery
+from trove.storage.base import TransactionalStorage
+from trove.storage.handler import storages
+
+__all__ = [
+    "NewFile",
+    "FileReference",
+    "append_version",
+    "count_events",
+    "create_event",
+    "create_events",
+    "get_backlinks",
+    "get_event",
+    "get_file",
+    "get_linked_events",
+    "get_links",
+    "get_versions",
+    "open_file",
+    "query_events",
+    "register_schema",
+    "transaction",
+]
+
+register_schema = schemas.register_schema
+
+
+@dataclass(frozen=True)
+class NewFile:
+    """Bytes to attach: ``content`` is bytes, text (stored as UTF-8) or a binary stream."""
+
+    content: bytes | str | BinaryIO
+    content_type: str = "application/octet-stream"
+    filename: str | None = None
+    hash: str | None = None
+
+    def stream(self) -> BinaryIO:
+        if isinstance(self.content, str):
+            return io.BytesIO(self.content.encode())
+        if isinstance(self.content, bytes | bytearray):
+            return io.BytesIO(self.content)
+        return self.content
+
+    @classmethod
+    def from_document(cls, data: dict[str, Any]) -> NewFile | FileReference:
+        """Read the REST/JSON form ``{contentType, filename?, data, encoding?, isReference?}``."""
+        if not isinstance(data, dict):
+            raise InvalidEvent(f"A file must be an object, not {data!r}.")
+        content_type = data.get("contentType") or "application/octet-stream"
+        content = data.get("data")
+        if not isinstance(content, str):
+            raise InvalidEvent("A file needs 'data': text, base64 text, or a URI.")
+        if data.get("isReference"):
+            return FileReference(content, content_type, data.get("filename"))
+        encoding = data.get("encoding")
+        if encoding == "base64":
+            try:
+                content = base64.b64decode(content, validate=True)
+            except ValueError as error:
+                raise InvalidEvent(f"File {data.get('filename') or ''} is not valid base64.") from error
+        elif encoding not in (None, "utf-8", "text"):
+            raise InvalidEvent(f"Unknown file encoding {encoding!r}; use 'base64' or none.")
+        return cls(content, content_type, data.get("filename"), data.get("hash"))
+
+
+@dataclass(frozen=True)
+class FileReference:
+    """Bytes that live elsewhere (``s3://…`` or ``https://…``): recorded, never fetched."""
+
+    uri: str
+    content_type: str = "application/octet-stream"
+    filename: str | None = None
+
+    def check(self) -> None:
+        if not self.uri.startswith(("s3://", "https://", "http://")):
+            raise InvalidEvent(f"File reference {self.uri!r} must be an s3:// or https:// URI.")
+
+
+# Transactions ----------------------------------------------------------------------
+
+_frames = threading.local()
+
+
+def _file_frames() -> list[list[tuple[FileRecord, bool]]]:
+    """Per thread, per open transaction: the files stored and whether their bytes are new."""
+    if not hasattr(_frames, "stack"):
+        _frames.stack = []
+    return _frames.stack
+
+
+@contextmanager
+def transaction() -> Iterator[None]:
+    """Everything written inside commits together or not at all, on every storage role.
+
+    Event and link storages that support transactions take part directly. Files cannot
+    be un-written, so the files stored inside are remembered and deleted again on
+    rollback (their bytes only if no earlier file shares them). Transactions nest.
+    """
+    participants: list[TransactionalStorage] = []
+    for role in ("events", "links"):
+        storage = storages[role]
+        if isinstance(storage, TransactionalStorage) and storage not in participants:
+            participants.append(storage)
+    frames = _file_frames()
+    frames.append([])
+    begun: list[TransactionalStorage] = []
+    try:
+        for storage in participants:
+            storage.begin_transaction()
+            begun.append(storage)
+        yield
+    except BaseException:
+        for storage in reversed(begun):
+            storage.rollback_transaction()
+        _discard_files(frames.pop())
+        raise
+    else:
+        try:
+            for storage in reversed(begun):
+                storage.commit_transaction()
+        except BaseException:
+            _discard_files(frames.pop())
+            raise
+        new_files = frames.pop()
+        if frames:
+            frames[-1].extend(new_files)
+
+
+def _discard_files(records: list[tuple[FileRecord, bool]]) -> None:
+    for record, new_content in reversed(records):
+        storages.files.delete_file(record.id, delete_content=new_content)
+
+
+def _store_file(new: NewFile | FileReference) -> FileRecord:
+    files = storages.files
+    frames = _file_frames()
+    if isinstance(new, FileReference):
+        new.check()
+        record = files.save_reference(new.uri, content_type=new.content_type, filename=new.filename)
+        frames[-1].append((record, False))
+        return record
+    stored = files.save_file(
+        new.stream(),
+        content_type=new.content_type,
+        filename=new.filename,
+        expected_hash=new.hash,
+        max_size=trove_settings.max_file_size,
+    )
+    frames[-1].append((stored.record, stored.new_content))
+    return stored.record
+
+
+# Writing ---------------------------------------------------------------------------
+
+
+def _schema_ref(schema: str | SchemaRef | dict[str, Any]) -> SchemaRef:
+    if isinstance(schema, SchemaRef):
+        return schema
+    if isinstance(schema, str) and schema:
+        return SchemaRef(schema)
+    if isinstance(schema, dict) and isinstance(schema.get("id"), str) and schema["id"]:
+        version = schema.get("version")
+        return SchemaRef(schema["id"], None if version is None else str(version))
+    raise InvalidEvent(f"schema must be an id or {{id, version}}, not {schema!r}.")
+
+
+def _coerce_files(files: Iterable[Any]) -> list[NewFile | FileReference]:
+    result = []
+    for item in files:
+        if isinstance(item, NewFile | FileReference):
+            result.append(item)
+        elif isinstance(item, dict):
+            result.append(NewFile.from_document(item))
+        else:
+            raise InvalidEvent(f"A file must be a NewFile, FileReference or object, not {item!r}.")
+    return result
+
+
+def _check_shape(producer: Any, payload: Any, metadata: Any) -> None:
+    problems = []
+    if not isinstance(payload, dict):
+        problems.append({"field": "payload", "message": "payload must be a JSON object."})
+    if not isinstance(metadata, dict):
+        problems.append({"field": "metadata", "message": "metadata must be a JSON object."})
+    if not isinstance(producer, str) or not producer:
+        problems.append({"field": "producer", "message": "producer must be a non-empty string."})
+    if problems:
+        raise InvalidEvent("; ".join(p["message"] for p in problems), problems=problems)
+
+
+def _check_link_targets(links: Sequence[Link]) -> None:
+    events = storages.events
+    missing = [link for link in links if events.get_event(link.target.id, link.target.version) is None]
+    if missing:
+        problems = [
+            {
+                "field": "links",
+                "message": f"Link {link.type!r} targets event {link.target.id}"
+                + (f" version {link.target.version}" if link.target.version else "")
+                + ", which does not exist.",
+            }
+            for link in missing
+        ]
+        raise InvalidEvent("; ".join(p["message"] for p in problems), problems=problems)
+
+
+def _write(draft: Event, new_files: Sequence[NewFile | FileReference]) -> Event:
+    signals.event_validating.send(sender=Event, event=draft)
+    draft = draft.with_changes(schema=schemas.validate_payload(draft.schema, draft.payload))
+    signals.event_validated.send(sender=Event, event=draft)
+    signals.event_received.send(sender=Event, event=draft)
+    with transaction():
+        _check_link_targets(draft.links)
+        records = tuple(_store_file(new) for new in new_files)
+        event = draft.with_changes(files=draft.files + records, created_at=timezone.now())
+        signals.event_storing.send(sender=Event, event=event)
+        stored = storages.events.save_event(event)
+        if not storages.links_use_event_storage:
+            for link in stored.links:
+                storages.links.save_link(stored.id, link)
+    signals.event_stored.send(sender=Event, event=stored)
+    return stored
+
+
+def create_event(
+    schema: str | SchemaRef | dict[str, Any],
+    payload: dict[str, Any],
+    *,
+    producer: str = "core",
+    metadata: dict[str, Any] | None = None,
+    links: Iterable[Link | dict[str, Any]] = (),
+    files: Iterable[NewFile | FileReference | dict[str, Any]] = (),
+    event_id: uuid.UUID | str | None = None,
+) -> Event:
+    """Create version 1 of a new event and return it as stored.
+
+    ``schema`` is an id (its latest registered version), ``{"id", "version"}`` or a
+    :class:`SchemaRef`. ``event_id`` may be given (a UUID); it must be new.
+    """
+    metadata = {} if metadata is None else metadata
+    _check_shape(producer, payload, metadata)
+    identifier = uuid.uuid4() if event_id is None else parse_event_uuid(event_id)
+    if event_id is not None and storages.events.get_event(identifier) is not None:
+        raise VersionConflict(f"Event {identifier} already exists; append a version instead.")
+    draft = Event(
+        id=EventId(identifier, 1),
+        created_at=timezone.now(),
+        schema=_schema_ref(schema),
+        payload=payload,
+        producer=producer,
+        links=tuple(Link.from_dict(link) for link in links),
+        metadata=metadata,
+    )
+    return _write(draft, _coerce_files(files))
+
+
+def create_events(items: Iterable[dict[str, Any]]) -> list[Event]:
+    """Create several events atomically: all are stored or, on any error, none.
+
+    Each item holds the keyword arguments of :func:`create_event` plus ``schema`` and
+    ``payload``.
+    """
+    with transaction():
+        return [create_event(**item) for item in items]
+
+
+def append_version(
+    event_id: uuid.UUID | str,
+    payload: dict[str, Any],
+    *,
+    schema: str | SchemaRef | dict[str, Any] | None = None,
+    producer: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    links: Iterable[Link | dict[str, Any]] | None = None,
+    files: Iterable[NewFile | FileReference | dict[str, Any]] = (),
+    expected_version: int | None = None,
+) -> Event:
+    """Append version N+1 of an event. What is not given is kept from version N; new files
+    are added to its files. ``expected_version`` guards against a concurrent append."""
+    identifier = parse_event_uuid(event_id)
+    previous = storages.events.get_event(identifier)
+    if previous is None:
+        raise NotFound(f"Event {identifier} does not exist.")
+    if expected_version is not None and previous.version != expected_version:
+        raise VersionConflict(
+            f"Event {identifier} is at version {previous.version}, not {expected_version}."
+        )
+    producer = previous.producer if producer is None else producer
+    metadata = previous.metadata if metadata is None else metadata
+    _check_shape(producer, payload, metadata)
+    draft = Event(
+        id=EventId(identifier, previous.version + 1),
+        created_at=timezone.now(),
+        schema=previous.schema if schema is None else _schema_ref(schema),
+        payload=payload,
+        producer=producer,
+        files=previous.files,
+        links=previous.links if links is None else tuple(Link.from_dict(x) for x in links),
+        metadata=metadata,
+    )
+    return _write(draft, _coerce_files(files))
+
+
+# Reading ---------------------------------------------------------------------------
+
+
+def get_event(event_id: uuid.UUID | str, version: int | None = None) -> Event:
+    """The latest version of an event, or the given one; :class:`NotFound` if absent."""
+    identifier = parse_event_uuid(event_id)
+    event = storages.events.get_event(identifier, version)
+    if event is None:
+        which = "" if version is None else f" version {version}"
+        raise NotFound(f"Event {identifier}{which} does not exist.")
+    return event
+
+
+def get_versions(event_id: uuid.UUID | str) -> list[Event]:
+    """Every version of an event, oldest first; :class:`NotFound` if the id is unknown."""
+    identifier = parse_event_uuid(event_id)
+    versions = storages.events.get_versions(identifier)
+    if not versions:
+        raise NotFound(f"Event {identifier} does not exist.")
+    return versions
+
+
+def query_events(query: EventQuery | dict[str, Any] | None = None) -> list[Event]:
+    """The latest versions matching an EventQuery (dict form of SPEC §3 or parsed)."""
+    return storages.events.query_events(EventQuery.parse(query))
+
+
+def count_events(query: EventQuery | dict[str, Any] | None = None) -> int:
+    """How many latest versions match, ignoring limit and offset."""
+    return storages.events.count_events(EventQuery.parse(query))
+
+
+def get_links(
+    event_id: uuid.UUID | str, *, type: str | None = None, version: int | None = None
+) -> list[Link]:
+    """The outgoing links of an event's latest (or given) version, optionally by type."""
+    event = get_event(event_id, version)
+    return storages.links.get_links(event.id, type=type)
+
+
+def get_linked_events(
+    event_id: uuid.UUID | str, *, type: str | None = None, version: int | None = None
+) -> list[Event]:
+    """The events an event links to: the pinned version of each target, else its latest."""
+    return [
+        get_event(link.target.id, link.target.version)
+        for link in get_links(event_id, type=type, version=version)
+    ]
+
+
+def get_backlinks(event_id: uuid.UUID | str, *, type: str | None = None) -> list[Event]:
+    """The events whose latest version links to this event, oldest first."""
+    identifier = get_event(event_id).uuid
+    sources: dict[uuid.UUID, Event] = {}
+    for source, _link in storages.links.get_backlinks(identifier, type=type):
+        if source.id in sources:
+            continue
+        latest = storages.events.get_event(source.id)
+        if latest is not None and latest.version == source.version:
+            sources[source.id] = latest
+    return sorted(sources.values(), key=lambda e: (e.created_at, str(e.uuid)))
+
+
+def get_file(file_id: uuid.UUID | str) -> FileRecord:
+    """A file's record; :class:`NotFound` if absent."""
+    identifier = _file_uuid(file_id)
+    record = storages.files.get_file(identifier)
+    if record is None:
+        raise NotFound(f"File {identifier} does not exist.")
+    return record
+
+
+def open_file(file_id: uuid.UUID | str) -> BinaryIO:
+    """A binary stream of a stored file's bytes (close it, or use ``with``)."""
+    return storages.files.open_file(_file_uuid(file_id))
+
+
+def _file_uuid(file_id: uuid.UUID | str) -> uuid.UUID:
+    try:
+        return file_id if isinstance(file_id, uuid.UUID) else uuid.UUID(str(file_id))
+    except ValueError:
+        raise NotFound(f"File {file_id!r} does not exist.") from None

@@ -1,0 +1,2 @@
+"""Storage plugins: the interfaces (``base``), the handler that builds them from settings
+(``handler``), and one module per backend."""

@@ -1,0 +1,203 @@
+"""The storage interfaces of the seed, as typed abstract classes.
+
+Three roles: :class:`EventStorage` (save, get, query events), :class:`FileStorage` (save a
+file, get its record, stream its bytes) and :class:`LinkStorage` (save a link, get the
+links of an event, get the links pointing at an event). A backend may also be a
+:class:`TransactionalStorage`. ``trove.testing.conformance`` holds every backend to these
+contracts; a third-party backend is done when it passes that suite unchanged.
+
+Backends translate their native errors at this boundary: a missing thing is ``None`` (or
+:class:`~trove.exceptions.NotFound` where stated), a duplicate version is
+:class:`~trove.exceptions.VersionConflict`, an unreachable service is
+:class:`~trove.exceptions.StorageUnavailable`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO, ClassVar
+
+from django.core.exceptions import ImproperlyConfigured
+
+from trove.documents import Event, EventId, FileRecord, Link
+from trove.query import EventQuery
+
+
+class StoragePlugin(ABC):
+    """A configured backend. Options come from ``TROVE["storage"][role]["options"]``.
+
+    The constructor only checks options (``manage.py check`` builds plugins to find
+    mistakes, so it must not connect anywhere); :meth:`initialize` acquires resources.
+    """
+
+    #: The roles ("events", "files", "links") this class can fill.
+    roles: ClassVar[frozenset[str]] = frozenset()
+    #: Accepted options and their defaults; anything else is a configuration error.
+    option_defaults: ClassVar[dict[str, Any]] = {}
+    #: Options without a default that must be given.
+    required_options: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, **options: Any) -> None:
+        unknown = sorted(set(options) - set(self.option_defaults) - set(self.required_options))
+        if unknown:
+            known = sorted({*self.option_defaults, *self.required_options})
+            raise ImproperlyConfigured(
+                f"{type(self).__name__} does not accept option(s) {', '.join(unknown)}; "
+                f"accepted: {', '.join(known) or 'none'}."
+            )
+        missing = [name for name in self.required_options if options.get(name) in (None, "")]
+        if missing:
+            raise ImproperlyConfigured(
+                f"{type(self).__name__} needs option(s) {', '.join(missing)}."
+            )
+        self.options = {**self.option_defaults, **options}
+
+    def initialize(self) -> None:  # noqa: B027 - optional hook
+        """Acquire connections, create tables or directories. Called once before first use."""
+
+    def shutdown(self) -> None:  # noqa: B027 - optional hook
+        """Release what :meth:`initialize` acquired. The plugin is not used afterwards."""
+
+
+class TransactionalStorage(ABC):
+    """A storage whose writes can be grouped: all become visible on commit or none do.
+
+    Transactions nest: a begin inside a begin opens an inner scope (a savepoint) that
+    commits into, or rolls back without disturbing, the outer one.
+    """
+
+    @abstractmethod
+    def begin_transaction(self) -> None:
+        """Open a (possibly nested) transaction scope on the calling thread."""
+
+    @abstractmethod
+    def commit_transaction(self) -> None:
+        """Make the writes of the innermost scope part of the enclosing one (or durable)."""
+
+    @abstractmethod
+    def rollback_transaction(self) -> None:
+        """Discard every write of the innermost scope."""
+
+
+class EventStorage(StoragePlugin):
+    """Saves, gets and queries events. Versions of one id are unique and immutable."""
+
+    #: True when the events this storage saves keep their links queryable here, so that
+    #: ``"links": "useEventStorage"`` needs no separate :meth:`LinkStorage.save_link` call.
+    stores_links: ClassVar[bool] = False
+
+    @abstractmethod
+    def save_event(self, event: Event) -> Event:
+        """Store one version. Raise ``VersionConflict`` if (id, version) already exists.
+
+        The caller has validated the event and set ``created_at``; ``event.id.version`` is
+        the latest stored version plus one. Saving it makes it the latest version.
+        """
+
+    def save_events(self, events: Iterable[Event]) -> list[Event]:
+        """Store several versions at once; backends override this with a faster batch."""
+        return [self.save_event(event) for event in events]
+
+    @abstractmethod
+    def get_event(self, event_id: uuid.UUID, version: int | None = None) -> Event | None:
+        """The given version, or the latest when ``version`` is ``None``; ``None`` if absent."""
+
+    @abstractmethod
+    def get_versions(self, event_id: uuid.UUID) -> list[Event]:
+        """Every stored version of an event, oldest first; empty if the id is unknown."""
+
+    @abstractmethod
+    def query_events(self, query: EventQuery) -> list[Event]:
+        """The latest versions matching ``query``, in its order, paged (SPEC §3)."""
+
+    def count_events(self, query: EventQuery) -> int:
+        """How many latest versions match ``query`` regardless of limit and offset."""
+        return len(self.query_events(query.without_paging()))
+
+
+class LinkStorage(StoragePlugin):
+    """Keeps links between event versions and answers both directions."""
+
+    @abstractmethod
+    def save_link(self, source: EventId, link: Link) -> None:
+        """Record ``link`` as carried by version ``source.version`` of ``source.id``."""
+
+    @abstractmethod
+    def get_links(self, source: EventId, *, type: str | None = None) -> list[Link]:
+        """The links carried by that exact version, in the order given, optionally by type."""
+
+    @abstractmethod
+    def get_backlinks(
+        self, target: uuid.UUID, *, type: str | None = None
+    ) -> list[tuple[EventId, Link]]:
+        """Every (source version, link) whose link points at ``target``, any version of it."""
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """What :meth:`FileStorage.save_file` did: the record, and whether the bytes are new.
+
+    ``new_content`` is False when identical bytes were already stored (content addressing);
+    only new content may be removed again when the event that brought it fails.
+    """
+
+    record: FileRecord
+    new_content: bool
+
+
+class FileStorage(StoragePlugin):
+    """Stores file bytes by content hash, plus one record per attached file."""
+
+    #: Bytes read and written at a time; never a whole file in memory.
+    chunk_size: ClassVar[int] = 1024 * 1024
+
+    @abstractmethod
+    def save_file(
+        self,
+        content: BinaryIO,
+        *,
+        content_type: str,
+        filename: str | None = None,
+        expected_hash: str | None = None,
+        max_size: int | None = None,
+    ) -> StoredFile:
+        """Stream ``content`` in, computing size and ``sha256:<hex>`` as it goes.
+
+        Raise ``FileTooLarge`` past ``max_size`` and ``FileIntegrityError`` when the hash
+        differs from ``expected_hash``; in both cases nothing is left stored.
+        """
+
+    @abstractmethod
+    def save_reference(
+        self, uri: str, *, content_type: str, filename: str | None = None
+    ) -> FileRecord:
+        """Record bytes that live elsewhere (``s3://…``, ``https://…``) without fetching them."""
+
+    @abstractmethod
+    def get_file(self, file_id: uuid.UUID) -> FileRecord | None:
+        """The record of a file, or ``None``."""
+
+    @abstractmethod
+    def open_file(self, file_id: uuid.UUID) -> BinaryIO:
+        """A readable binary stream of the bytes; ``NotFound`` if absent or a reference."""
+
+    def get_file_data(self, file_id: uuid.UUID) -> Iterator[bytes]:
+        """The bytes in chunks of :attr:`chunk_size` (the seed's ``getFileData``)."""
+        with self.open_file(file_id) as stream:
+            while chunk := stream.read(self.chunk_size):
+                yield chunk
+
+    @abstractmethod
+    def delete_file(self, file_id: uuid.UUID, *, delete_content: bool) -> None:
+        """Forget a record and, if ``delete_content``, its bytes (used to undo failed writes)."""
+
+    @abstractmethod
+    def content_exists(self, digest: str) -> bool:
+        """Whether bytes with hash ``digest`` (``sha256:<hex>``) are stored."""
+
+    def download_url(self, file_id: uuid.UUID, *, expires: int) -> str | None:
+        """A short-lived URL a client can fetch the bytes from directly, if the backend has one."""
+        return None

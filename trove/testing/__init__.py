@@ -1,0 +1,1 @@
+"""Helpers for testing and benchmarking Trove against real backing services."""

@@ -1,0 +1,1 @@
+"""The example project: Trove's quick start and its deployment template."""

@@ -1,0 +1,203 @@
+"""Settings of the example project, read from the environment (SPEC section 8).
+
+The same code runs on a laptop and in production; only the environment differs:
+
+- ``DATABASE_URL``: the Django database, as a URL (dj-database-url). Default: a SQLite
+  file ``trove.sqlite3`` under the data directory.
+- ``TROVE_STORAGE``: JSON text of the ``TROVE["storage"]`` dict. Default: events and
+  links in the ORM on the ``default`` database, files under ``<data dir>/files``.
+- ``TROVE_DATA_DIR``: where local data goes. Default: ``./data`` relative to the
+  working directory; created if missing.
+- ``DJANGO_SECRET_KEY``: required unless ``DJANGO_DEBUG`` is true.
+- ``DJANGO_DEBUG``: ``1/true/yes/on`` or ``0/false/no/off``. Default: true, for development.
+- ``DJANGO_ALLOWED_HOSTS``: comma-separated. Default: ``localhost,127.0.0.1,[::1]``.
+
+A value that cannot be understood raises ``ImproperlyConfigured`` naming the variable,
+so a bad deployment fails at start-up rather than at the first request.
+"""
+
+import json
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    """Read a yes/no variable; anything other than the usual spellings is an error."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ImproperlyConfigured(
+        f"{name}={raw!r} is not a yes/no value; use one of 1/true/yes/on or 0/false/no/off."
+    )
+
+
+DEBUG = _env_bool("DJANGO_DEBUG", default=True)
+
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is false; generate one with "
+            "python -c 'import secrets; print(secrets.token_urlsafe(50))'."
+        )
+    SECRET_KEY = "django-insecure-trove-development-only-never-use-in-production"
+
+ALLOWED_HOSTS = [
+    host.strip()
+    for host in os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")
+    if host.strip()
+]
+
+DATA_DIR = Path(os.environ.get("TROVE_DATA_DIR") or "data").expanduser().resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "trove",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "trove_project.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "trove_project.wsgi.application"
+
+# SQLite serves concurrent readers and one writer well in WAL mode; FULL sync makes a
+# committed event survive a power cut, and IMMEDIATE transactions take the write lock
+# up front so two writers queue (up to the timeout) instead of failing mid-transaction.
+SQLITE_OPTIONS = {
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;",
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 20,
+}
+
+if os.environ.get("DATABASE_URL"):
+    _database = dj_database_url.parse(
+        os.environ["DATABASE_URL"], conn_max_age=60, conn_health_checks=True
+    )
+else:
+    _database = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(DATA_DIR / "trove.sqlite3")}
+if _database["ENGINE"] == "django.db.backends.sqlite3":
+    _database["CONN_MAX_AGE"] = 0
+    _database["OPTIONS"] = {**SQLITE_OPTIONS, **_database.get("OPTIONS", {})}
+DATABASES = {"default": _database}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+
+def _storage_from_env() -> dict:
+    """Parse ``TROVE_STORAGE``; its contents are validated by Trove's system checks."""
+    raw = os.environ.get("TROVE_STORAGE")
+    if not raw:
+        return {
+            "events": {"plugin": "storage-orm", "options": {"database": "default"}},
+            "files": {
+                "plugin": "storage-file-system",
+                "options": {"directory": str(DATA_DIR / "files")},
+            },
+            "links": "useEventStorage",
+        }
+    try:
+        storage = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ImproperlyConfigured(f"TROVE_STORAGE is not valid JSON: {exc}") from exc
+    if not isinstance(storage, dict):
+        raise ImproperlyConfigured(
+            "TROVE_STORAGE must be a JSON object such as "
+            '{"events": {"plugin": "storage-orm"}, "links": "useEventStorage"}.'
+        )
+    return storage
+
+
+TROVE = {"storage": _storage_from_env()}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.BasicAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Trove",
+    "DESCRIPTION": "An event store: JSON events with schemas, files and links.",
+    "VERSION": "0.1.0",
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "{asctime} {levelname} {name}: {message}", "style": "{"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+    },
+    "root": {"handlers": ["console"], "level": "INFO"},
+    "loggers": {
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
+}

@@ -21,7 +21,13 @@ from trove.conf import DEFAULTS
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     raw = getattr(settings, "TROVE", {})
     if not isinstance(raw, dict):
-        return [Error("TROVE must be a dict.", hint="See the README's configuration table.", id="trove.E001")]
+        return [
+            Error(
+                "TROVE must be a dict.",
+                hint="See the README's configuration table.",
+                id="trove.E001",
+            )
+        ]
     errors = [
         Error(
             f"TROVE has an unknown key {key!r}.",
@@ -43,11 +49,18 @@ def _check_types(raw: dict[str, Any]) -> list[Error]:
     size = raw.get("max_file_size")
     if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size <= 0):
         errors.append(
-            Error("TROVE['max_file_size'] must be a positive number of bytes or None.", id="trove.E003")
+            Error(
+                "TROVE['max_file_size'] must be a positive number of bytes or None.",
+                id="trove.E003",
+            )
         )
     expiry = raw.get("presigned_expiry", 300)
     if isinstance(expiry, bool) or not isinstance(expiry, int) or expiry <= 0:
-        errors.append(Error("TROVE['presigned_expiry'] must be a positive number of seconds.", id="trove.E003"))
+        errors.append(
+            Error(
+                "TROVE['presigned_expiry'] must be a positive number of seconds.", id="trove.E003"
+            )
+        )
     if "storage" in raw and not isinstance(raw["storage"], dict):
         errors.append(Error("TROVE['storage'] must be a dict of roles.", id="trove.E003"))
     return errors
@@ -63,6 +76,11 @@ def _check_storage() -> list[Error]:
         except InvalidStorageError as error:
             if error.role == role:  # links that reuse a broken event storage: said once
                 errors.append(
-                    Error(str(error), hint=error.hint, obj=f"TROVE['storage']['{role}']", id="trove.E002")
+                    Error(
+                        str(error),
+                        hint=error.hint,
+                        obj=f"TROVE['storage']['{role}']",
+                        id="trove.E002",
+                    )
                 )
     return errors

@@ -28,7 +28,10 @@ class InvalidEvent(TroveError):
 
 
 class SchemaValidationError(TroveError):
-    """The payload does not follow its registered JSON Schema; ``problems`` lists every violation."""
+    """The payload does not follow its registered JSON Schema.
+
+    ``problems`` lists every violation, not only the first.
+    """
 
     code = "schema_validation_failed"
 

@@ -54,7 +54,7 @@ class Event(models.Model):
     created_at = models.DateTimeField()
     producer = models.CharField(max_length=200, default="core")
     schema_id = models.CharField(max_length=200)
-    schema_version = models.CharField(max_length=50, null=True, blank=True)
+    schema_version = models.CharField(max_length=50, null=True, blank=True)  # noqa: DJ001 - None: no version
     payload = models.JSONField(default=dict)
     metadata = models.JSONField(default=dict)
     files = models.JSONField(default=list)
@@ -109,7 +109,9 @@ class EventLink(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.source_event_id} v{self.source_version} -{self.type}-> {self.target_event_id}"
+        return (
+            f"{self.source_event_id} v{self.source_version} -{self.type}-> {self.target_event_id}"
+        )
 
 
 class EventFile(models.Model):
@@ -120,11 +122,11 @@ class EventFile(models.Model):
     position = models.PositiveIntegerField(default=0)
     file_id = models.UUIDField()
     content_type = models.CharField(max_length=255)
-    filename = models.CharField(max_length=255, null=True, blank=True)
+    filename = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001 - None: unnamed
     size = models.BigIntegerField(null=True, blank=True)
-    hash = models.CharField(max_length=80, null=True, blank=True)
+    hash = models.CharField(max_length=80, null=True, blank=True)  # noqa: DJ001 - None: a reference
     is_reference = models.BooleanField(default=False)
-    uri = models.TextField(null=True, blank=True)
+    uri = models.TextField(null=True, blank=True)  # noqa: DJ001 - None: stored bytes
 
     class Meta:
         ordering = ["event_id", "version", "position"]

@@ -154,8 +154,15 @@ class EventQuery:
     def without_paging(self) -> EventQuery:
         """The same question without limit/offset, for counting all matches."""
         return EventQuery(
-            self.schemas, self.producers, self.start, self.end, self.links, self.payload,
-            None, 0, self.sort,
+            self.schemas,
+            self.producers,
+            self.start,
+            self.end,
+            self.links,
+            self.payload,
+            None,
+            0,
+            self.sort,
         )
 
     # The reference evaluator -------------------------------------------------------

@@ -110,7 +110,9 @@ def register_schema(schema_id: str, version: str, schema: dict[str, Any], *, des
     if not isinstance(schema_id, str) or not schema_id.strip():
         problems.append({"field": "id", "message": "A schema id must be a non-empty string."})
     if not isinstance(version, str) or not version.strip():
-        problems.append({"field": "version", "message": "A schema version must be a non-empty string."})
+        problems.append(
+            {"field": "version", "message": "A schema version must be a non-empty string."}
+        )
     if problems:
         raise InvalidSchema("; ".join(p["message"] for p in problems), problems=problems)
     check_json_schema(schema)
@@ -129,7 +131,9 @@ def register_schema(schema_id: str, version: str, schema: dict[str, Any], *, des
             schema_id=schema_id, version=version, schema=schema, description=description
         )
     except IntegrityError as error:
-        raise VersionConflict(f"Schema {schema_id} version {version} was registered concurrently.") from error
+        raise VersionConflict(
+            f"Schema {schema_id} version {version} was registered concurrently."
+        ) from error
     signals.schema_registered.send(sender=EventSchema, schema=row)
     return row
 

@@ -83,7 +83,9 @@ class NewFile:
             try:
                 content = base64.b64decode(content, validate=True)
             except ValueError as error:
-                raise InvalidEvent(f"File {data.get('filename') or ''} is not valid base64.") from error
+                raise InvalidEvent(
+                    f"File {data.get('filename') or ''} is not valid base64."
+                ) from error
         elif encoding not in (None, "utf-8", "text"):
             raise InvalidEvent(f"Unknown file encoding {encoding!r}; use 'base64' or none.")
         return cls(content, content_type, data.get("filename"), data.get("hash"))
@@ -216,7 +218,9 @@ def _check_shape(producer: Any, payload: Any, metadata: Any) -> None:
 
 def _check_link_targets(links: Sequence[Link]) -> None:
     events = storages.events
-    missing = [link for link in links if events.get_event(link.target.id, link.target.version) is None]
+    missing = [
+        link for link in links if events.get_event(link.target.id, link.target.version) is None
+    ]
     if missing:
         problems = [
             {

@@ -26,7 +26,7 @@ from trove.documents import Event, EventId, FileRecord, Link
 from trove.query import EventQuery
 
 
-class StoragePlugin(ABC):
+class StoragePlugin(ABC):  # noqa: B024 - the role interfaces below add the abstract methods
     """A configured backend. Options come from ``TROVE["storage"][role]["options"]``.
 
     The constructor only checks options (``manage.py check`` builds plugins to find

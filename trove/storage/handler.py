@@ -106,6 +106,7 @@ class StorageHandler:
 
     def __init__(self) -> None:
         self._instances: dict[str, StoragePlugin] = {}
+        self._built_from: dict[str, Any] | None = None
         self._lock = threading.RLock()
 
     @property
@@ -143,6 +144,7 @@ class StorageHandler:
                 instance = self.build(role)
                 instance.initialize()
                 self._instances[role] = instance
+                self._built_from = trove_settings.storage
             return self._instances[role]
 
     @property
@@ -157,10 +159,17 @@ class StorageHandler:
     def links(self) -> LinkStorage:
         return self["links"]  # type: ignore[return-value]
 
+    def reset_if_changed(self) -> None:
+        """Rebuild on next use only if ``TROVE["storage"]`` differs from what was built,
+        so that changing another TROVE key keeps (in-memory) storages as they are."""
+        if self._built_from is not None and self._built_from != trove_settings.storage:
+            self.close_all()
+
     def close_all(self) -> None:
         """Shut every built storage down and forget it; the next use builds afresh."""
         with self._lock:
             instances, self._instances = self._instances, {}
+            self._built_from = None
         for instance in instances.values():
             instance.shutdown()
 
@@ -170,5 +179,7 @@ storages = StorageHandler()
 
 @receiver(setting_changed)
 def _reset_storages(*, setting: str, **kwargs: Any) -> None:
-    if setting in ("TROVE", "MEDIA_ROOT", "DATABASES"):
+    if setting == "TROVE":
+        storages.reset_if_changed()
+    elif setting in ("MEDIA_ROOT", "DATABASES"):
         storages.close_all()

@@ -64,7 +64,7 @@ class ORMEventStorage(EventStorage, LinkStorage, TransactionalStorage):
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        self.alias: str = self.options["database"]
+        self.alias: str = self.options.get("database", "default")
         self._atomics = threading.local()
 
     def initialize(self) -> None:
@@ -86,7 +86,9 @@ class ORMEventStorage(EventStorage, LinkStorage, TransactionalStorage):
         if vendor not in DIALECTS:
             raise ImproperlyConfigured(f"storage-orm supports SQLite and PostgreSQL, not {vendor}.")
         table = connections[self.alias].ops.quote_name(EventRow._meta.db_table)
-        return DIALECTS[vendor](f"{table}.\"payload\"" if vendor == "postgresql" else f"{table}.payload")
+        return DIALECTS[vendor](
+            f'{table}."payload"' if vendor == "postgresql" else f"{table}.payload"
+        )
 
     # Transactions ------------------------------------------------------------------
 
@@ -209,7 +211,9 @@ class ORMEventStorage(EventStorage, LinkStorage, TransactionalStorage):
 
     @translate_errors
     def get_versions(self, event_id: uuid.UUID) -> list[Event]:
-        return [self.to_event(row) for row in self._rows().filter(event_id=event_id).order_by("version")]
+        return [
+            self.to_event(row) for row in self._rows().filter(event_id=event_id).order_by("version")
+        ]
 
     def _filtered(self, query: EventQuery) -> QuerySet:
         m = self.models
@@ -272,9 +276,7 @@ class ORMEventStorage(EventStorage, LinkStorage, TransactionalStorage):
     @translate_errors
     def save_link(self, source: EventId, link: Link) -> None:
         links = self.models.EventLink.objects.using(self.alias)
-        position = links.filter(
-            source_event_id=source.id, source_version=source.version
-        ).count()
+        position = links.filter(source_event_id=source.id, source_version=source.version).count()
         links.create(
             source_event_id=source.id,
             source_version=source.version,
@@ -318,16 +320,26 @@ class SQLiteEventStorage(ORMEventStorage):
     required_options: ClassVar[tuple[str, ...]] = ("path",)
 
     def __init__(self, **options: Any) -> None:
-        path = options.get("path")
         super().__init__(**options)
-        self.path = Path(path).expanduser().resolve()
-        self.alias = "trove_sqlite_" + hashlib.sha1(str(self.path).encode()).hexdigest()[:12]
+        self.path = Path(self.options["path"]).expanduser().resolve()
+        self.alias = self.alias_for(self.path)
+
+    @staticmethod
+    def alias_for(path: str | Path) -> str:
+        """The database alias this backend registers for the file at ``path``.
+
+        A project may declare it in ``DATABASES`` itself (the test settings do, so that
+        Django's test isolation knows the database); it is then used as declared.
+        """
+        resolved = Path(path).expanduser().resolve()
+        return "trove_sqlite_" + hashlib.sha1(str(resolved).encode()).hexdigest()[:12]
 
     def initialize(self) -> None:
         from django.core.management import call_command
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.alias not in connections.settings:
+            # Registered at run time: Django has no other way to add a database by setting.
             default = connections.settings["default"]
             config = {
                 "ENGINE": "django.db.backends.sqlite3",

@@ -59,11 +59,18 @@ class SQLiteDialect(Dialect):
                 [p, p, value],
             )
         if kind == "string":
-            return f"(json_type({col}, %s) = 'text' AND json_extract({col}, %s) = %s)", [p, p, value]
+            return f"(json_type({col}, %s) = 'text' AND json_extract({col}, %s) = %s)", [
+                p,
+                p,
+                value,
+            ]
         parts: list[str]
         params: list[Any]
         if kind == "object":
-            parts = [f"json_type({col}, %s) = 'object'", f"(SELECT count(*) FROM json_each({col}, %s)) = %s"]
+            parts = [
+                f"json_type({col}, %s) = 'object'",
+                f"(SELECT count(*) FROM json_each({col}, %s)) = %s",
+            ]
             params = [p, p, len(value)]
             children = [(path + (key,), item) for key, item in value.items()]
         else:
@@ -123,7 +130,7 @@ class PostgreSQLDialect(Dialect):
         )
         number = RawSQL(f"CASE WHEN {kind} = 'number' THEN ({target})::numeric END", params * 2)
         text = RawSQL(
-            f'(CASE WHEN {kind} = \'string\' THEN ({target} #>> \'{{}}\') END) COLLATE "C"',
+            f"(CASE WHEN {kind} = 'string' THEN ({target} #>> '{{}}') END) COLLATE \"C\"",
             params * 2,
         )
         boolean = RawSQL(f"CASE WHEN {kind} = 'boolean' THEN ({target})::boolean END", params * 2)

@@ -14,6 +14,7 @@ several can run side by side (e.g. under pytest-xdist) without clashing::
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -140,6 +141,9 @@ class SeaweedFSServer:
         if self._process is not None:
             raise RuntimeError("SeaweedFSServer is already running")
         binary = find_weed_binary()
+        # weed lives in its own session, so it would outlive a script that
+        # exits without stopping it; this covers normal interpreter exit.
+        atexit.register(self.stop)
         attempts_left = _PORT_RACE_ATTEMPTS
         while True:
             attempts_left -= 1
@@ -162,6 +166,7 @@ class SeaweedFSServer:
         weed runs in its own session, so killing the group by PID also takes
         down any children without touching unrelated processes.
         """
+        atexit.unregister(self.stop)
         process, self._process = self._process, None
         if process is not None:
             with contextlib.suppress(ProcessLookupError):

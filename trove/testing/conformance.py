@@ -1,0 +1,707 @@
+"""The conformance suite every storage backend passes, unchanged.
+
+It ships with Trove so that a third-party plugin can prove itself the same way. Combine
+the mixins with a class that says how to configure the backend::
+
+    from trove.testing.conformance import EventStorageConformance
+
+    class TestMyBackend(EventStorageConformance):
+        def trove_storage(self, tmp_path):
+            return {"events": {"plugin": "my.Backend", "options": {...}},
+                    "files": {"plugin": "storage-memory"}}
+
+``EventStorageConformance`` covers events, versions, EventQuery (every row of SPEC §3),
+links, lifecycle signals and transactions through the public Python API;
+``FileStorageConformance`` covers a file storage directly. Every query result is also
+compared with the pure-Python reference evaluator of ``trove.query``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+import trove
+from trove import signals
+from trove.documents import Event, EventId, Link, SchemaRef, format_instant
+from trove.exceptions import (
+    FileIntegrityError,
+    FileTooLarge,
+    InvalidEvent,
+    NotFound,
+    QueryError,
+    SchemaNotFound,
+    SchemaValidationError,
+    VersionConflict,
+)
+from trove.query import EventQuery
+from trove.storage.handler import storages
+
+__all__ = ["BackendFixture", "EventStorageConformance", "FileStorageConformance"]
+
+
+class BackendFixture:
+    """Configures ``TROVE["storage"]`` from :meth:`trove_storage` around every test."""
+
+    pytestmark = [pytest.mark.django_db(databases="__all__")]
+
+    def trove_storage(self, tmp_path) -> dict[str, Any]:
+        raise NotImplementedError("Return the TROVE['storage'] dict of the backend under test.")
+
+    def trove_settings(self) -> dict[str, Any]:
+        """Other TROVE settings for the backend under test."""
+        return {}
+
+    @pytest.fixture(autouse=True)
+    def _trove_backend(self, request, settings, tmp_path):
+        settings.TROVE = {**self.trove_settings(), "storage": self.trove_storage(tmp_path)}
+        yield
+        storages.close_all()
+
+
+class SignalRecorder:
+    """Connects to every lifecycle signal and records (hook name, event) in order."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+        self._receivers = []
+        for name, signal in signals.HOOKS.items():
+
+            def receiver(sender, _name=name, **kwargs):
+                self.calls.append((_name, kwargs.get("event")))
+
+            signal.connect(receiver, weak=False)
+            self._receivers.append((signal, receiver))
+
+    def disconnect(self) -> None:
+        for signal, receiver in self._receivers:
+            signal.disconnect(receiver)
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _ in self.calls]
+
+
+def _raise(**kwargs):
+    raise RuntimeError("receiver refused")
+
+
+class EventStorageConformance(BackendFixture):
+    """Events, versions, queries, links, hooks and transactions on one event backend."""
+
+    # Helpers ----------------------------------------------------------------------
+
+    @pytest.fixture
+    def note_schema(self):
+        return trove.register_schema(
+            "note.created",
+            "1.0",
+            {
+                "type": "object",
+                "required": ["text"],
+                "properties": {"text": {"type": "string"}, "n": {"type": "number"}},
+            },
+        )
+
+    @pytest.fixture
+    def dataset(self) -> list[Event]:
+        """Events chosen to make every query rule observable."""
+        specs: list[tuple[str, str, dict[str, Any]]] = [
+            ("order.placed", "web", {"n": 1, "tag": "a", "author": {"name": "Jane"}}),
+            ("order.placed", "web", {"n": "1", "tag": "b", "author": {"name": "Joe"}}),
+            ("order.placed", "api", {"n": True, "tag": "a", "author": {"name": "Jane", "x": 1}}),
+            ("order.shipped", "api", {"n": None, "tag": "c"}),
+            ("order.shipped", "batch", {"tag": "a", "author": "Jane"}),
+            ("order.placed", "batch", {"n": 10, "tag": "b", "price": 2.5}),
+            ("order.placed", "web", {"n": 2.0, "tag": "é", "author": {"name": "Zoë"}}),
+            ("note.created", "web", {"n": -3, "tag": "B", "list": [1, 2, {"k": "v"}]}),
+            ("note.created", "api", {"n": 10, "tag": "a", "obj": {"b": 2, "a": 1}}),
+            ("note.created", "core", {"n": {"deep": 1}, "tag": ""}),
+            ("note.created", "web", {"n": [1], "tag": "a"}),
+            ("note.created", "web", {"n": 1.5, "tag": "aa", "author": {"name": None}}),
+        ]
+        return [trove.create_event(s, p, producer=prod) for s, prod, p in specs]
+
+    def ids(self, events) -> list[str]:
+        return [str(e.uuid) for e in events]
+
+    def reference(self, query: dict[str, Any]) -> list[Event]:
+        """What the reference evaluator answers over every latest version stored."""
+        everything = trove.query_events({})
+        return EventQuery.parse(query).apply(everything)
+
+    def assert_query(
+        self, query: dict[str, Any], expected: list[Event] | None = None
+    ) -> list[Event]:
+        """The backend's answer equals the reference's (and ``expected``, when given)."""
+        result = trove.query_events(query)
+        assert self.ids(result) == self.ids(self.reference(query)), query
+        if expected is not None:
+            assert self.ids(result) == self.ids(expected), query
+        assert trove.count_events(query) == len(
+            self.reference({**query, "limit": None, "offset": 0})
+        )
+        return result
+
+    # Creating and reading ---------------------------------------------------------
+
+    def test_create_returns_the_stored_document(self, note_schema):
+        event = trove.create_event("note.created", {"text": "hi"}, metadata={"ip": "127.0.0.1"})
+        assert event.version == 1
+        assert event.producer == "core"
+        assert event.schema == SchemaRef("note.created", "1.0")
+        assert event.created_at.utcoffset() == timedelta(0)
+        document = event.to_dict()
+        assert document["id"] == {"id": str(event.uuid), "version": 1}
+        assert document["createdAt"].endswith("Z") and len(document["createdAt"]) == 27
+        assert trove.get_event(event.uuid) == event
+        assert trove.get_event(str(event.uuid), 1) == event
+
+    def test_payload_and_metadata_are_stored_exactly(self):
+        payload = {
+            "text": 'Grüße, 世界 \u2028 "quoted"',
+            "big": 2**53 + 1,
+            "float": 0.1,
+            "neg": -7,
+            "empty": "",
+            "null": None,
+            "bools": [True, False],
+            "nested": {"a.b": {"c": []}, "z": {}},
+            "unknown_extra_key": "kept",
+        }
+        metadata = {"ip": "::1", "tags": ["x"], "n": 1}
+        event = trove.create_event("anything", payload, metadata=metadata, producer="p")
+        stored = trove.get_event(event.uuid)
+        assert stored.payload == payload
+        assert stored.metadata == metadata
+        assert type(stored.payload["big"]) is int and type(stored.payload["float"]) is float
+        assert stored.to_dict() == event.to_dict()
+
+    def test_validation_keeps_the_payload_as_sent(self, note_schema):
+        event = trove.create_event("note.created", {"text": "x", "n": 1, "extra": {"a": "1"}})
+        assert trove.get_event(event.uuid).payload == {"text": "x", "n": 1, "extra": {"a": "1"}}
+
+    def test_client_chosen_uuid(self):
+        chosen = uuid.uuid4()
+        event = trove.create_event("s", {}, event_id=str(chosen))
+        assert event.uuid == chosen
+        with pytest.raises(VersionConflict):
+            trove.create_event("s", {}, event_id=chosen)
+        with pytest.raises(InvalidEvent):
+            trove.create_event("s", {}, event_id="not-a-uuid")
+
+    def test_missing_events_are_not_found(self):
+        with pytest.raises(NotFound):
+            trove.get_event(uuid.uuid4())
+        event = trove.create_event("s", {})
+        with pytest.raises(NotFound):
+            trove.get_event(event.uuid, 2)
+        assert storages.events.get_event(uuid.uuid4()) is None
+
+    def test_bad_shapes_are_rejected_with_every_problem(self):
+        with pytest.raises(InvalidEvent) as caught:
+            trove.create_event("s", ["not", "an", "object"], metadata="x", producer="")
+        fields = {p["field"] for p in caught.value.problems}
+        assert fields == {"payload", "metadata", "producer"}
+        assert trove.count_events() == 0
+
+    # Versions ---------------------------------------------------------------------
+
+    def test_append_version_keeps_old_versions(self, note_schema):
+        first = trove.create_event(
+            "note.created", {"text": "v1"}, producer="web", metadata={"m": 1}
+        )
+        second = trove.append_version(first.uuid, {"text": "v2"})
+        assert second.version == 2 and second.uuid == first.uuid
+        assert second.producer == "web" and second.metadata == {"m": 1}
+        assert second.created_at >= first.created_at
+        assert trove.get_event(first.uuid).payload == {"text": "v2"}
+        assert trove.get_event(first.uuid, 1) == first
+        assert [v.version for v in trove.get_versions(first.uuid)] == [1, 2]
+        third = trove.append_version(first.uuid, {"text": "v3"}, producer="api", expected_version=2)
+        assert third.version == 3 and third.producer == "api"
+
+    def test_append_version_conflicts(self):
+        event = trove.create_event("s", {"a": 1})
+        trove.append_version(event.uuid, {"a": 2})
+        with pytest.raises(VersionConflict):
+            trove.append_version(event.uuid, {"a": 3}, expected_version=1)
+        with pytest.raises(VersionConflict):
+            storages.events.save_event(event.with_changes(payload={"dup": True}))
+        assert [v.payload for v in trove.get_versions(event.uuid)] == [{"a": 1}, {"a": 2}]
+        with pytest.raises(NotFound):
+            trove.append_version(uuid.uuid4(), {})
+
+    def test_queries_see_only_the_latest_version(self):
+        event = trove.create_event("s", {"state": "draft"})
+        trove.append_version(event.uuid, {"state": "final"})
+        assert trove.query_events({"payload": {"state": "draft"}}) == []
+        result = trove.query_events({"payload": {"state": "final"}})
+        assert [(e.uuid, e.version) for e in result] == [(event.uuid, 2)]
+        assert trove.count_events({}) == 1
+
+    # EventQuery, row by row -------------------------------------------------------
+
+    def test_schema_filter(self, dataset):
+        placed = [e for e in dataset if e.schema.id == "order.placed"]
+        self.assert_query({"schema": "order.placed"}, placed)
+        self.assert_query({"schema": ["order.placed", "order.shipped"]})
+        self.assert_query({"schema": []}, dataset)
+        self.assert_query({"schema": "nope"}, [])
+
+    def test_producer_filter(self, dataset):
+        self.assert_query({"producer": "api"}, [e for e in dataset if e.producer == "api"])
+        self.assert_query({"producer": ["api", "batch"]})
+
+    def test_time_range_is_inclusive(self, dataset):
+        third, seventh = dataset[2], dataset[6]
+        start, end = format_instant(third.created_at), format_instant(seventh.created_at)
+        result = self.assert_query({"timeRange": {"start": start, "end": end}})
+        assert self.ids(result)[0] == str(third.uuid)
+        assert self.ids(result)[-1] == str(seventh.uuid)
+        self.assert_query({"timeRange": {"start": start}})
+        self.assert_query({"timeRange": {"end": end}})
+        offset = third.created_at.astimezone().isoformat()
+        self.assert_query({"timeRange": {"start": offset, "end": offset}}, [third])
+
+    def test_payload_equality_is_type_exact(self, dataset):
+        self.assert_query({"payload": {"n": 1}}, [dataset[0]])
+        self.assert_query({"payload": {"n": "1"}}, [dataset[1]])
+        self.assert_query({"payload": {"n": True}}, [dataset[2]])
+        self.assert_query({"payload": {"n": None}}, [dataset[3]])
+        self.assert_query({"payload": {"n": 2}}, [dataset[6]])
+        self.assert_query({"payload": {"n": 10.0}}, [dataset[5], dataset[8]])
+        self.assert_query({"payload": {"n": 1.5}}, [dataset[11]])
+        self.assert_query({"payload": {"n": False}}, [])
+        self.assert_query({"payload": {"tag": "a", "n": 1}}, [dataset[0]])
+        self.assert_query({"payload": {"tag": ""}}, [dataset[9]])
+
+    def test_payload_dotted_paths_reach_nested_objects(self, dataset):
+        self.assert_query({"payload": {"author.name": "Jane"}}, [dataset[0], dataset[2]])
+        self.assert_query({"payload": {"author.name": None}}, [dataset[11]])
+        self.assert_query({"payload": {"author": "Jane"}}, [dataset[4]])
+        self.assert_query({"payload": {"n.deep": 1}}, [dataset[9]])
+        self.assert_query({"payload": {"list.0": 1}}, [])
+
+    def test_payload_equality_of_objects_and_arrays(self, dataset):
+        self.assert_query({"payload": {"obj": {"a": 1, "b": 2}}}, [dataset[8]])
+        self.assert_query({"payload": {"obj": {"a": 1}}}, [])
+        self.assert_query({"payload": {"list": [1, 2, {"k": "v"}]}}, [dataset[7]])
+        self.assert_query({"payload": {"list": [1, 2]}}, [])
+        self.assert_query({"payload": {"n": [1]}}, [dataset[10]])
+        self.assert_query({"payload": {"n": 1}}, [dataset[0]])  # [1] is not 1
+        self.assert_query({"payload": {"author": {"name": "Jane"}}}, [dataset[0]])
+
+    def test_links_filter(self, dataset):
+        parent, other = dataset[0], dataset[1]
+        child = trove.create_event(
+            "c", {"k": 1}, links=[{"type": "parent", "targetEvent": str(parent.uuid)}]
+        )
+        pinned = trove.create_event(
+            "c",
+            {"k": 2},
+            links=[
+                {"type": "parent", "targetEvent": {"id": str(parent.uuid), "version": 1}},
+                {"type": "see", "targetEvent": str(other.uuid)},
+            ],
+        )
+        self.assert_query({"links": [{"type": "parent"}]}, [child, pinned])
+        self.assert_query({"links": [{"targetEvent": {"id": str(other.uuid)}}]}, [pinned])
+        self.assert_query(
+            {"links": [{"type": "parent", "targetEvent": {"id": str(parent.uuid), "version": 1}}]},
+            [pinned],
+        )
+        self.assert_query({"links": [{"type": "parent"}, {"type": "see"}]}, [pinned])
+        self.assert_query({"links": [{"type": "see", "targetEvent": str(parent.uuid)}]}, [])
+        self.assert_query({"links": [{}]}, [child, pinned])
+        self.assert_query({"links": []})
+
+    def test_limit_and_offset(self, dataset):
+        self.assert_query({"limit": 3}, dataset[:3])
+        self.assert_query({"limit": 3, "offset": 10}, dataset[10:])
+        self.assert_query({"offset": 11}, dataset[11:])
+        self.assert_query({"limit": 0}, [])
+        self.assert_query({"offset": 100}, [])
+
+    @pytest.mark.parametrize("field", ["createdAt", "producer", "schema", "id", "version"])
+    @pytest.mark.parametrize("direction", ["asc", "desc"])
+    def test_sort_by_top_level_fields(self, dataset, field, direction):
+        trove.append_version(dataset[3].uuid, {"n": None, "tag": "c2"})
+        self.assert_query({"sort": [{"field": field, "direction": direction}]})
+
+    @pytest.mark.parametrize("direction", ["asc", "desc"])
+    def test_sort_by_payload_orders_numbers_numerically_and_missing_last(self, dataset, direction):
+        result = self.assert_query({"sort": [{"field": "payload.n", "direction": direction}]})
+        values = [e.payload.get("n", "MISSING") for e in result]
+        numbers = [v for v in values if type(v) in (int, float)]
+        assert numbers == sorted(numbers, reverse=direction == "desc")
+        assert values[-1] == "MISSING"
+        self.assert_query({"sort": [{"field": "payload.tag", "direction": direction}]})
+        self.assert_query({"sort": [{"field": "payload.author.name", "direction": direction}]})
+        self.assert_query(
+            {
+                "schema": "order.placed",
+                "sort": [
+                    {"field": "payload.price", "direction": direction},
+                    {"field": "producer", "direction": "desc"},
+                ],
+            }
+        )
+
+    def test_sort_strings_by_code_point(self, dataset):
+        result = self.assert_query({"sort": [{"field": "payload.tag"}], "payload": {}})
+        tags = [e.payload["tag"] for e in result]
+        assert tags == sorted(tags)  # "" < "B" < "a" < "aa" < "b" < "c" < "é"
+
+    def test_ties_end_on_created_at_then_id_so_pages_never_overlap(self, dataset):
+        query = {"sort": [{"field": "payload.tag"}]}
+        everything = self.assert_query(query)
+        pages = []
+        for offset in range(0, len(everything), 5):
+            pages.extend(self.assert_query({**query, "limit": 5, "offset": offset}))
+        assert self.ids(pages) == self.ids(everything)
+        assert len(set(self.ids(pages))) == len(dataset)
+
+    def test_combined_query_matches_the_reference(self, dataset):
+        self.assert_query(
+            {
+                "schema": ["order.placed", "note.created"],
+                "producer": ["web", "api"],
+                "timeRange": {"start": format_instant(dataset[1].created_at)},
+                "payload": {"tag": "a"},
+                "sort": [{"field": "payload.n", "direction": "desc"}],
+                "limit": 2,
+                "offset": 1,
+            }
+        )
+
+    @pytest.mark.parametrize(
+        "query, field",
+        [
+            ({"colour": "red"}, "colour"),
+            ({"timeRange": {"start": "yesterday"}}, "timeRange.start"),
+            ({"limit": -1}, "limit"),
+            ({"offset": 1.5}, "offset"),
+            ({"limit": True}, "limit"),
+            ({"sort": [{"field": "colour"}]}, "sort[0].field"),
+            ({"sort": [{"field": "createdAt", "direction": "up"}]}, "sort[0].direction"),
+            ({"links": [{"targetEvent": "nope"}]}, "links[0].targetEvent"),
+            ({"schema": 5}, "schema"),
+            ({"payload": {"a..b": 1}}, "payload.a..b"),
+        ],
+    )
+    def test_bad_queries_are_rejected_clearly(self, query, field):
+        with pytest.raises(QueryError) as caught:
+            trove.query_events(query)
+        assert field in [p["field"] for p in caught.value.problems]
+
+    def test_every_problem_of_a_bad_query_is_listed(self):
+        with pytest.raises(QueryError) as caught:
+            trove.query_events({"limit": -1, "offset": -2, "colour": 1})
+        assert {p["field"] for p in caught.value.problems} == {"limit", "offset", "colour"}
+
+    # Links ------------------------------------------------------------------------
+
+    def test_links_backlinks_and_linked_events(self):
+        parent = trove.create_event("p", {"i": 0})
+        trove.append_version(parent.uuid, {"i": 1})
+        child = trove.create_event(
+            "c",
+            {},
+            links=[
+                {
+                    "type": "parent",
+                    "targetEvent": {"id": str(parent.uuid), "version": 1},
+                    "metadata": {"why": "x"},
+                },
+                Link("mentions", EventId(parent.uuid)),
+            ],
+        )
+        assert [link.type for link in trove.get_links(child.uuid)] == ["parent", "mentions"]
+        assert trove.get_links(child.uuid, type="parent")[0].metadata == {"why": "x"}
+        linked = trove.get_linked_events(child.uuid)
+        assert [(e.uuid, e.version) for e in linked] == [(parent.uuid, 1), (parent.uuid, 2)]
+        assert trove.get_linked_events(child.uuid, type="mentions")[0].payload == {"i": 1}
+        assert [e.uuid for e in trove.get_backlinks(parent.uuid)] == [child.uuid]
+        assert trove.get_backlinks(parent.uuid, type="nope") == []
+        trove.append_version(child.uuid, {}, links=[])
+        assert trove.get_backlinks(parent.uuid) == []
+        assert len(trove.get_links(child.uuid, version=1)) == 2
+
+    def test_a_link_to_a_missing_event_is_rejected_and_nothing_stored(self):
+        with pytest.raises(InvalidEvent) as caught:
+            trove.create_event(
+                "c", {}, links=[{"type": "parent", "targetEvent": str(uuid.uuid4())}]
+            )
+        assert "does not exist" in caught.value.problems[0]["message"]
+        target = trove.create_event("p", {})
+        with pytest.raises(InvalidEvent):
+            trove.create_event(
+                "c",
+                {},
+                links=[{"type": "parent", "targetEvent": {"id": str(target.uuid), "version": 2}}],
+            )
+        assert trove.count_events({}) == 1
+        assert trove.get_backlinks(target.uuid) == []
+
+    # Schemas ----------------------------------------------------------------------
+
+    def test_every_violation_is_listed_and_nothing_stored(self, note_schema):
+        with pytest.raises(SchemaValidationError) as caught:
+            trove.create_event("note.created", {"n": "ten"})
+        messages = [p["message"] for p in caught.value.problems]
+        assert len(messages) == 2
+        assert any("'text' is a required property" in m for m in messages)
+        assert {p["field"] for p in caught.value.problems} == {"payload", "payload.n"}
+        assert trove.count_events() == 0
+
+    def test_schema_by_id_alone_uses_the_latest_version(self):
+        for version, required in (("1.9", ["a"]), ("1.10", ["b"]), ("1.2", ["c"])):
+            trove.register_schema("s", version, {"type": "object", "required": required})
+        assert trove.create_event("s", {"b": 1}).schema == SchemaRef("s", "1.10")
+        assert trove.create_event({"id": "s", "version": "1.9"}, {"a": 1}).schema.version == "1.9"
+        with pytest.raises(SchemaValidationError):
+            trove.create_event("s", {"a": 1})
+
+    def test_unregistered_schemas_follow_the_strict_setting(self, settings):
+        event = trove.create_event("not.registered", {"anything": 1})
+        assert event.schema == SchemaRef("not.registered", None)
+        settings.TROVE = {**settings.TROVE, "strict_schemas": True}
+        with pytest.raises(SchemaNotFound):
+            trove.create_event("not.registered", {"anything": 1})
+        assert trove.count_events() == 1
+
+    # Hooks ------------------------------------------------------------------------
+
+    def test_hooks_fire_in_order(self, note_schema):
+        recorder = SignalRecorder()
+        try:
+            event = trove.create_event("note.created", {"text": "x"})
+        finally:
+            recorder.disconnect()
+        assert recorder.names == [
+            "event:validating",
+            "event:validated",
+            "event:received",
+            "event:storing",
+            "event:stored",
+        ]
+        assert recorder.calls[-1][1] == event
+        assert recorder.calls[3][1].files == event.files
+
+    @pytest.mark.parametrize(
+        "hook", ["event:validating", "event:validated", "event:received", "event:storing"]
+    )
+    def test_a_failing_receiver_before_storing_aborts_the_write(self, hook):
+        signals.HOOKS[hook].connect(_raise)
+        try:
+            with pytest.raises(RuntimeError):
+                trove.create_event(
+                    "s", {}, files=[trove.NewFile(f"bytes for {hook}", "text/plain")]
+                )
+        finally:
+            signals.HOOKS[hook].disconnect(_raise)
+        assert trove.count_events() == 0
+        digest = "sha256:" + hashlib.sha256(f"bytes for {hook}".encode()).hexdigest()
+        assert not storages.files.content_exists(digest)
+
+    def test_stored_receivers_can_create_derived_events(self):
+        def process(sender, event, **kwargs):
+            if event.schema.id == "note.created":
+                trove.create_event(
+                    "note.processed",
+                    {"length": len(event.payload["text"])},
+                    producer="processor",
+                    links=[{"type": "parent", "targetEvent": event.id.to_dict()}],
+                )
+
+        signals.event_stored.connect(process)
+        try:
+            note = trove.create_event("note.created", {"text": "hello"})
+        finally:
+            signals.event_stored.disconnect(process)
+        [processed] = trove.query_events({"schema": "note.processed"})
+        assert processed.payload == {"length": 5}
+        assert trove.get_backlinks(note.uuid) == [processed]
+
+    def test_schema_registration_hooks(self):
+        recorder = SignalRecorder()
+        try:
+            trove.register_schema("h", "1", {"type": "object"})
+        finally:
+            recorder.disconnect()
+        assert recorder.names == ["schema:registering", "schema:registered"]
+
+    # Transactions and files -------------------------------------------------------
+
+    def test_transaction_commits_everything_or_nothing(self):
+        kept = trove.create_event("s", {"i": 0})
+        with pytest.raises(RuntimeError):
+            with trove.transaction():
+                trove.create_event("s", {"i": 1}, files=[trove.NewFile(b"rolled back bytes")])
+                trove.append_version(kept.uuid, {"i": "changed"})
+                raise RuntimeError("abort")
+        assert [e.payload for e in trove.query_events({})] == [{"i": 0}]
+        assert [v.version for v in trove.get_versions(kept.uuid)] == [1]
+        digest = "sha256:" + hashlib.sha256(b"rolled back bytes").hexdigest()
+        assert not storages.files.content_exists(digest)
+        with trove.transaction():
+            a = trove.create_event("s", {"i": 2})
+            trove.create_event("s", {"i": 3}, links=[{"type": "after", "targetEvent": str(a.uuid)}])
+        assert [e.payload["i"] for e in trove.query_events({})] == [0, 2, 3]
+
+    def test_nested_transactions_roll_back_alone(self):
+        with trove.transaction():
+            trove.create_event("s", {"i": "outer"})
+            with pytest.raises(RuntimeError):
+                with trove.transaction():
+                    trove.create_event("s", {"i": "inner"})
+                    raise RuntimeError("inner abort")
+        assert [e.payload["i"] for e in trove.query_events({})] == ["outer"]
+
+    def test_create_events_is_atomic(self, note_schema):
+        with pytest.raises(SchemaValidationError):
+            trove.create_events(
+                [
+                    {"schema": "note.created", "payload": {"text": "ok"}},
+                    {"schema": "note.created", "payload": {"text": 5}},
+                ]
+            )
+        assert trove.count_events() == 0
+        created = trove.create_events(
+            [{"schema": "note.created", "payload": {"text": str(i)}} for i in range(3)]
+        )
+        assert [e.payload["text"] for e in trove.query_events({})] == ["0", "1", "2"]
+        assert len(created) == 3
+
+    def test_files_are_attached_and_readable(self):
+        blob = bytes(range(256)) * 10
+        event = trove.create_event(
+            "s",
+            {},
+            files=[
+                trove.NewFile(blob, "application/octet-stream", "blob.bin"),
+                trove.NewFile("text ✓", "text/plain", "t.txt"),
+                trove.FileReference("s3://bucket/key.pdf", "application/pdf", "key.pdf"),
+                {
+                    "contentType": "image/png",
+                    "filename": "b.png",
+                    "data": "iVBORw0KGgo=",
+                    "encoding": "base64",
+                },
+            ],
+        )
+        binary, text, reference, png = trove.get_event(event.uuid).files
+        assert binary.size == 2560 and binary.hash == "sha256:" + hashlib.sha256(blob).hexdigest()
+        with trove.open_file(binary.id) as stream:
+            assert stream.read() == blob
+        assert b"".join(storages.files.get_file_data(text.id)) == "text ✓".encode()
+        assert (
+            reference.is_reference
+            and reference.uri == "s3://bucket/key.pdf"
+            and reference.hash is None
+        )
+        assert trove.get_file(png.id).content_type == "image/png"
+        with trove.open_file(png.id) as stream:
+            assert stream.read() == b"\x89PNG\r\n\x1a\n"
+        version_2 = trove.append_version(event.uuid, {"v": 2}, files=[trove.NewFile(b"more")])
+        assert len(version_2.files) == 5
+
+    def test_a_declared_hash_that_does_not_match_is_rejected(self):
+        with pytest.raises(FileIntegrityError):
+            trove.create_event("s", {}, files=[trove.NewFile(b"abc", hash="sha256:" + "0" * 64)])
+        assert trove.count_events() == 0
+        assert not storages.files.content_exists("sha256:" + hashlib.sha256(b"abc").hexdigest())
+
+    def test_files_over_the_size_limit_are_refused(self, settings):
+        settings.TROVE = {**settings.TROVE, "max_file_size": 10}
+        with pytest.raises(FileTooLarge):
+            trove.create_event("s", {}, files=[trove.NewFile(b"x" * 11)])
+        assert trove.count_events() == 0
+        trove.create_event("s", {}, files=[trove.NewFile(b"x" * 10)])
+
+    def test_content_already_referenced_survives_a_failed_write(self):
+        first = trove.create_event("s", {}, files=[trove.NewFile(b"shared bytes")])
+        signals.event_storing.connect(_raise)
+        try:
+            with pytest.raises(RuntimeError):
+                trove.create_event("s", {}, files=[trove.NewFile(b"shared bytes")])
+        finally:
+            signals.event_storing.disconnect(_raise)
+        with trove.open_file(first.files[0].id) as stream:
+            assert stream.read() == b"shared bytes"
+
+
+class FileStorageConformance(BackendFixture):
+    """One file storage, driven directly through the :class:`FileStorage` interface."""
+
+    @property
+    def files(self):
+        return storages.files
+
+    def test_save_streams_hashes_and_reads_back(self):
+        data = b"0123456789" * 300_000  # 3 MB: several chunks
+        stored = self.files.save_file(io.BytesIO(data), content_type="text/plain", filename="n.txt")
+        record = stored.record
+        assert stored.new_content
+        assert record.size == len(data)
+        assert record.hash == "sha256:" + hashlib.sha256(data).hexdigest()
+        assert self.files.get_file(record.id) == record
+        assert b"".join(self.files.get_file_data(record.id)) == data
+        with self.files.open_file(record.id) as stream:
+            assert stream.read(10) == b"0123456789"
+        assert self.files.content_exists(record.hash)
+
+    def test_same_bytes_are_stored_once(self):
+        one = self.files.save_file(io.BytesIO(b"same"), content_type="text/plain", filename="1")
+        two = self.files.save_file(io.BytesIO(b"same"), content_type="text/csv", filename="2")
+        assert one.new_content and not two.new_content
+        assert one.record.hash == two.record.hash and one.record.id != two.record.id
+        assert self.files.get_file(two.record.id).content_type == "text/csv"
+        self.files.delete_file(two.record.id, delete_content=False)
+        assert self.files.get_file(two.record.id) is None
+        assert b"".join(self.files.get_file_data(one.record.id)) == b"same"
+
+    def test_binary_bytes_round_trip(self):
+        data = bytes(range(256)) * 4097
+        stored = self.files.save_file(io.BytesIO(data), content_type="application/octet-stream")
+        with self.files.open_file(stored.record.id) as stream:
+            assert stream.read() == data
+
+    def test_hash_mismatch_and_size_limit_store_nothing(self):
+        digest = "sha256:" + hashlib.sha256(b"payload").hexdigest()
+        with pytest.raises(FileIntegrityError):
+            self.files.save_file(
+                io.BytesIO(b"payload"), content_type="x/y", expected_hash="sha256:00"
+            )
+        with pytest.raises(FileTooLarge):
+            self.files.save_file(io.BytesIO(b"payload"), content_type="x/y", max_size=3)
+        assert not self.files.content_exists(digest)
+        ok = self.files.save_file(
+            io.BytesIO(b"payload"), content_type="x/y", expected_hash=digest, max_size=7
+        )
+        assert ok.record.hash == digest
+
+    def test_references_are_recorded_not_fetched(self):
+        record = self.files.save_reference(
+            "https://example.invalid/a.pdf", content_type="application/pdf"
+        )
+        assert self.files.get_file(record.id) == record
+        assert record.is_reference and record.size is None
+        with pytest.raises(NotFound):
+            self.files.open_file(record.id)
+
+    def test_unknown_files_and_deletion(self):
+        assert self.files.get_file(uuid.uuid4()) is None
+        with pytest.raises(NotFound):
+            self.files.open_file(uuid.uuid4())
+        stored = self.files.save_file(io.BytesIO(b"gone"), content_type="text/plain")
+        self.files.delete_file(stored.record.id, delete_content=True)
+        assert self.files.get_file(stored.record.id) is None
+        assert not self.files.content_exists(stored.record.hash)
+        self.files.delete_file(stored.record.id, delete_content=True)  # twice is harmless

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import io
+import logging
 import threading
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -49,6 +50,7 @@ __all__ = [
 ]
 
 register_schema = schemas.register_schema
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -155,8 +157,13 @@ def transaction() -> Iterator[None]:
 
 
 def _discard_files(records: list[tuple[FileRecord, bool]]) -> None:
+    """Undo files stored by a failed write. A file that cannot be removed (the store went
+    down) is logged, never raised: the error that caused the rollback is the one to report."""
     for record, new_content in reversed(records):
-        storages.files.delete_file(record.id, delete_content=new_content)
+        try:
+            storages.files.delete_file(record.id, delete_content=new_content)
+        except Exception:
+            logger.exception("Could not remove file %s (%s) of a failed write.", record.id, record.hash)
 
 
 def _store_file(new: NewFile | FileReference) -> FileRecord:

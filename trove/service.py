@@ -163,7 +163,9 @@ def _discard_files(records: list[tuple[FileRecord, bool]]) -> None:
         try:
             storages.files.delete_file(record.id, delete_content=new_content)
         except Exception:
-            logger.exception("Could not remove file %s (%s) of a failed write.", record.id, record.hash)
+            logger.exception(
+                "Could not remove file %s (%s) of a failed write.", record.id, record.hash
+            )
 
 
 def _store_file(new: NewFile | FileReference) -> FileRecord:

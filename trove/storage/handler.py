@@ -81,7 +81,7 @@ def resolve_class(role: str, plugin: Any) -> type[StoragePlugin]:
         raise InvalidStorageError(role, f"cannot import {path!r}: {error}") from error
     interface = ROLE_INTERFACES[role]
     if not (isinstance(cls, type) and issubclass(cls, interface)):
-        raise InvalidStorageError(role, f"{path} is not a {interface.__name__} subclass.")
+        raise InvalidStorageError(role, f"{path} is not a subclass of {interface.__name__}.")
     return cls
 
 

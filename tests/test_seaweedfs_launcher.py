@@ -17,22 +17,19 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, EndpointConnectionError
 
+from tests.conftest import require
 from trove.testing.seaweedfs import (
     SeaweedFSServer,
     SeaweedFSStartupError,
     SeaweedFSUnavailable,
-    find_weed_binary,
+    weed_unavailable_reason,
 )
 
 
 def _require_weed() -> None:
-    """Skip loudly when weed is missing, unless CI demands real S3."""
-    try:
-        find_weed_binary()
-    except SeaweedFSUnavailable as exc:
-        if os.environ.get("TROVE_REQUIRE_S3") == "1":
-            pytest.fail(f"TROVE_REQUIRE_S3=1 but {exc}")
-        pytest.skip(f"real S3 tests need SeaweedFS: {exc}")
+    """Skip with the reason when weed is missing, or fail when TROVE_REQUIRE_S3=1."""
+    reason = weed_unavailable_reason()
+    require("TROVE_REQUIRE_S3", reason is None, f"real S3 tests need SeaweedFS: {reason}")
 
 
 @pytest.fixture(scope="module")

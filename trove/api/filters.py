@@ -28,9 +28,8 @@ from django_filters.rest_framework import DjangoFilterBackend
 import trove
 from trove.documents import Event, parse_instant
 from trove.exceptions import QueryError
+from trove.jsonvalues import json_problems
 from trove.query import EventQuery
-
-from .serializers import json_problems
 
 #: Query parameters of the list view that are not filters.
 PAGING_PARAMETERS = frozenset({"limit", "offset", "format"})

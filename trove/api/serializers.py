@@ -11,7 +11,6 @@ OpenAPI schema only, and the schemathesis test holds the two to each other.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from rest_framework import serializers
 
 from trove.documents import EventId, SchemaRef
 from trove.exceptions import InvalidEvent
+from trove.jsonvalues import json_problems
 from trove.schemas import split_inline_id
 
 #: Limits of the ORM columns, applied on every backend so that none answers differently.
@@ -34,45 +34,6 @@ MAX_FILE_FIELD = 255
 #: A media type as RFC 9110 writes it: ``type/subtype`` and optional ``; name=value`` pairs.
 _TOKEN = r"[A-Za-z0-9!#$%&'*+.^_`|~-]+"
 MEDIA_TYPE = re.compile(rf'^{_TOKEN}/{_TOKEN}(\s*;\s*{_TOKEN}=({_TOKEN}|"[^"\\\x00-\x1f\x7f]*"))*$')
-
-
-def json_problems(value: Any, field: str, *, query: bool = False) -> list[dict[str, str]]:
-    """Values no storage can keep or compare alike, each as ``{field, message}``.
-
-    PostgreSQL refuses NUL characters and SQLite cannot encode a lone surrogate; neither
-    has a JSON form for an infinite number; and a query value past 64-bit integers cannot
-    be bound as an SQL parameter. They are refused up front on every backend (``query``
-    adds the integer limit) rather than failing, or answering differently, on some.
-    """
-    problems: list[dict[str, str]] = []
-
-    def visit(item: Any, where: str) -> None:
-        message = None
-        if isinstance(item, str):
-            if "\x00" in item:
-                message = "Text may not contain NUL (\\u0000)."
-            elif not item.isascii():
-                try:
-                    item.encode("utf-8")
-                except UnicodeEncodeError:
-                    message = "Text is not valid Unicode (a lone surrogate)."
-        elif isinstance(item, float) and not math.isfinite(item):
-            message = "Numbers must be finite."
-        elif query and isinstance(item, int) and not isinstance(item, bool):
-            if not -(2**63) <= item < 2**63:
-                message = "Integers in a query must fit in 64 bits."
-        elif isinstance(item, Mapping):
-            for key, child in item.items():
-                visit(key, where)
-                visit(child, f"{where}.{key}" if where else str(key))
-        elif isinstance(item, list | tuple):
-            for index, child in enumerate(item):
-                visit(child, f"{where}[{index}]")
-        if message:
-            problems.append({"field": where, "message": message})
-
-    visit(value, field)
-    return problems
 
 
 def raise_json_problems(value: Any, field: str = "") -> None:

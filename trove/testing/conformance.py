@@ -393,6 +393,10 @@ class EventStorageConformance(BackendFixture):
             ({"links": [{"targetEvent": "nope"}]}, "links[0].targetEvent"),
             ({"schema": 5}, "schema"),
             ({"payload": {"a..b": 1}}, "payload.a..b"),
+            ({"payload": {"n": 2**70}}, "payload.n"),
+            ({"offset": 2**63}, "offset"),
+            ({"producer": "nul\u0000"}, "producer"),
+            ({"timeRange": {"start": "0001-01-01T00:00:00+01:00"}}, "timeRange.start"),
         ],
     )
     def test_bad_queries_are_rejected_clearly(self, query, field):

@@ -1,0 +1,55 @@
+"""What JSON values every backend can keep, and compare, alike.
+
+PostgreSQL refuses NUL characters and SQLite cannot encode a lone surrogate; no backend
+has a JSON form for an infinite number; and a query value past 64-bit integers cannot be
+bound as an SQL parameter. Such values are refused up front, on every backend and through
+every entry point (Python API, EventQuery, REST API), rather than failing on some.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+#: The range of integers an SQL parameter (and so a query value, limit or offset) can hold.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def json_problems(value: Any, field: str, *, query: bool = False) -> list[dict[str, str]]:
+    """Values no storage can keep or compare alike, each as ``{field, message}``.
+
+    PostgreSQL refuses NUL characters and SQLite cannot encode a lone surrogate; neither
+    has a JSON form for an infinite number; and a query value past 64-bit integers cannot
+    be bound as an SQL parameter. They are refused up front on every backend (``query``
+    adds the integer limit) rather than failing, or answering differently, on some.
+    """
+    problems: list[dict[str, str]] = []
+
+    def visit(item: Any, where: str) -> None:
+        message = None
+        if isinstance(item, str):
+            if "\x00" in item:
+                message = "Text may not contain NUL (\\u0000)."
+            elif not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    message = "Text is not valid Unicode (a lone surrogate)."
+        elif isinstance(item, float) and not math.isfinite(item):
+            message = "Numbers must be finite."
+        elif query and isinstance(item, int) and not isinstance(item, bool):
+            if not -(2**63) <= item < 2**63:
+                message = "Integers in a query must fit in 64 bits."
+        elif isinstance(item, Mapping):
+            for key, child in item.items():
+                visit(key, where)
+                visit(child, f"{where}.{key}" if where else str(key))
+        elif isinstance(item, list | tuple):
+            for index, child in enumerate(item):
+                visit(child, f"{where}[{index}]")
+        if message:
+            problems.append({"field": where, "message": message})
+
+    visit(value, field)
+    return problems

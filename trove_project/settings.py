@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "trove",
 ]
 
@@ -185,6 +186,10 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Trove",
     "DESCRIPTION": "An event store: JSON events with schemas, files and links.",
     "VERSION": "0.1.0",
+    # Swagger UI served from this project's static files: no CDN, works on a closed network.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 LOGGING = {

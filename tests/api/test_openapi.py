@@ -88,3 +88,4 @@ def test_swagger_ui_is_served(db):
     page = APIClient().get("/api/docs/")
     assert page.status_code == 200
     assert b"/api/schema/" in page.content
+    assert b"/static/drf_spectacular_sidecar/swagger-ui-dist/" in page.content, "no CDN"

@@ -5,7 +5,9 @@ payload, fire ``event:validated`` and ``event:received``, store its files, fire
 ``event:storing``, save the event and its links, fire ``event:stored``. Everything from the
 files on runs inside :func:`transaction`, so a failure anywhere (a hook raising, a link
 to a missing event, a version conflict, a database error) leaves no event, no link and
-no orphan bytes behind.
+no orphan bytes behind. A write with nothing to group (no files, links kept by the event
+storage, no ``event:storing`` receiver, no enclosing transaction) is a single storage
+call, atomic on its own, and skips the transaction's round trips.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import io
 import logging
 import threading
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Container, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, BinaryIO
 
 from django.utils import timezone
@@ -225,11 +228,27 @@ def _check_shape(producer: Any, payload: Any, metadata: Any) -> None:
         raise InvalidEvent("; ".join(p["message"] for p in problems), problems=problems)
 
 
-def _check_link_targets(links: Sequence[Link]) -> None:
+def _check_link_targets(
+    links: Sequence[Link],
+    created: Container[uuid.UUID] = (),
+    found: dict[EventId, bool] | None = None,
+) -> None:
+    """Raise :class:`InvalidEvent` naming every link whose target does not exist.
+
+    ``created`` holds events written earlier in the same batch (version 1 only), and
+    ``found`` remembers the targets looked up for it, so each is looked up once.
+    """
     events = storages.events
-    missing = [
-        link for link in links if events.get_event(link.target.id, link.target.version) is None
-    ]
+    found = {} if found is None else found
+    missing = []
+    for link in links:
+        target = link.target
+        if target.id in created and target.version in (None, 1):
+            continue
+        if target not in found:
+            found[target] = events.get_event(target.id, target.version) is not None
+        if not found[target]:
+            missing.append(link)
     if missing:
         problems = [
             {
@@ -243,22 +262,99 @@ def _check_link_targets(links: Sequence[Link]) -> None:
         raise InvalidEvent("; ".join(p["message"] for p in problems), problems=problems)
 
 
-def _write(draft: Event, new_files: Sequence[NewFile | FileReference]) -> Event:
+def _copy(
+    draft: Event, schema: SchemaRef, files: tuple[FileRecord, ...], created_at: datetime
+) -> Event:
+    """The draft with a resolved schema, its files and its time: ``with_changes`` spelt out,
+    at half the cost of ``dataclasses.replace`` (every write copies its event twice)."""
+    return Event(
+        id=draft.id,
+        created_at=created_at,
+        schema=schema,
+        payload=draft.payload,
+        producer=draft.producer,
+        files=files,
+        links=draft.links,
+        metadata=draft.metadata,
+    )
+
+
+def _validated(draft: Event, schema: schemas.CompiledSchema | None) -> Event:
+    """Fire the hooks before storing around schema validation; the draft, schema resolved."""
     signals.event_validating.send(sender=Event, event=draft)
-    draft = draft.with_changes(schema=schemas.validate_payload(draft.schema, draft.payload))
+    resolved = schemas.check_payload(draft.schema, schema, draft.payload)
+    draft = _copy(draft, resolved, draft.files, draft.created_at)
     signals.event_validated.send(sender=Event, event=draft)
     signals.event_received.send(sender=Event, event=draft)
-    with transaction():
+    return draft
+
+
+def _with_files(draft: Event, new_files: Sequence[NewFile | FileReference]) -> Event:
+    """Store the draft's new files and stamp it; fires ``event:storing``."""
+    records = tuple(_store_file(new) for new in new_files)
+    event = _copy(draft, draft.schema, draft.files + records, timezone.now())
+    signals.event_storing.send(sender=Event, event=event)
+    return event
+
+
+def _save_links(stored: Iterable[Event]) -> None:
+    if not storages.links_use_event_storage:
+        for event in stored:
+            for link in event.links:
+                storages.links.save_link(event.id, link)
+
+
+def _needs_transaction(new_files: Sequence[NewFile | FileReference]) -> bool:
+    """Whether a write must group several steps: files to undo on failure, links saved
+    apart, ``event:storing`` receivers that may write, or a transaction to nest in."""
+    return (
+        bool(new_files)
+        or not storages.links_use_event_storage
+        or signals.event_storing.has_listeners(Event)
+        or bool(_file_frames())
+    )
+
+
+def _write(draft: Event, new_files: Sequence[NewFile | FileReference]) -> Event:
+    draft = _validated(draft, schemas.compiled_schema(draft.schema))
+    if _needs_transaction(new_files):
+        with transaction():
+            _check_link_targets(draft.links)
+            stored = storages.events.save_event(_with_files(draft, new_files))
+            _save_links([stored])
+    else:
         _check_link_targets(draft.links)
-        records = tuple(_store_file(new) for new in new_files)
-        event = draft.with_changes(files=draft.files + records, created_at=timezone.now())
-        signals.event_storing.send(sender=Event, event=event)
-        stored = storages.events.save_event(event)
-        if not storages.links_use_event_storage:
-            for link in stored.links:
-                storages.links.save_link(stored.id, link)
+        stored = storages.events.save_event(_with_files(draft, ()))
     signals.event_stored.send(sender=Event, event=stored)
     return stored
+
+
+def _new_draft(
+    schema: str | SchemaRef | dict[str, Any],
+    payload: dict[str, Any],
+    *,
+    producer: str = "core",
+    metadata: dict[str, Any] | None = None,
+    links: Iterable[Link | dict[str, Any]] = (),
+    files: Iterable[NewFile | FileReference | dict[str, Any]] = (),
+    event_id: uuid.UUID | str | None = None,
+) -> tuple[Event, list[NewFile | FileReference]]:
+    """Version 1 of a new event, checked in shape but not stored, and its new files."""
+    metadata = {} if metadata is None else metadata
+    _check_shape(producer, payload, metadata)
+    identifier = uuid.uuid4() if event_id is None else parse_event_uuid(event_id)
+    if event_id is not None and storages.events.get_event(identifier) is not None:
+        raise VersionConflict(f"Event {identifier} already exists; append a version instead.")
+    draft = Event(
+        id=EventId(identifier, 1),
+        created_at=timezone.now(),
+        schema=_schema_ref(schema),
+        payload=payload,
+        producer=producer,
+        links=tuple(Link.from_dict(link) for link in links),
+        metadata=metadata,
+    )
+    return draft, _coerce_files(files)
 
 
 def create_event(
@@ -276,31 +372,53 @@ def create_event(
     ``schema`` is an id (its latest registered version), ``{"id", "version"}`` or a
     :class:`SchemaRef`. ``event_id`` may be given (a UUID); it must be new.
     """
-    metadata = {} if metadata is None else metadata
-    _check_shape(producer, payload, metadata)
-    identifier = uuid.uuid4() if event_id is None else parse_event_uuid(event_id)
-    if event_id is not None and storages.events.get_event(identifier) is not None:
-        raise VersionConflict(f"Event {identifier} already exists; append a version instead.")
-    draft = Event(
-        id=EventId(identifier, 1),
-        created_at=timezone.now(),
-        schema=_schema_ref(schema),
-        payload=payload,
+    draft, new_files = _new_draft(
+        schema,
+        payload,
         producer=producer,
-        links=tuple(Link.from_dict(link) for link in links),
         metadata=metadata,
+        links=links,
+        files=files,
+        event_id=event_id,
     )
-    return _write(draft, _coerce_files(files))
+    return _write(draft, new_files)
 
 
 def create_events(items: Iterable[dict[str, Any]]) -> list[Event]:
     """Create several events atomically: all are stored or, on any error, none.
 
     Each item holds the keyword arguments of :func:`create_event` plus ``schema`` and
-    ``payload``.
+    ``payload``. The batch is written as one: each schema is looked up once, link targets
+    once each, and the event storage saves every event in one call (one statement per
+    table on the ORM backends). An item may link to an item before it. Each event goes
+    through every hook in order: the validation hooks event by event, then, inside the
+    batch's transaction, ``event:storing`` for each, the save, ``event:stored`` for each
+    (a receiver that fails there rolls the whole batch back).
     """
+    resolved: dict[SchemaRef, schemas.CompiledSchema | None] = {}
+    drafts: list[tuple[Event, list[NewFile | FileReference]]] = []
+    chosen: set[uuid.UUID] = set()
+    for item in items:
+        draft, new_files = _new_draft(**item)
+        if item.get("event_id") is not None:  # generated ids are new by construction
+            if draft.uuid in chosen:
+                raise VersionConflict(f"Event {draft.uuid} appears twice in the batch.")
+            chosen.add(draft.uuid)
+        if draft.schema not in resolved:
+            resolved[draft.schema] = schemas.compiled_schema(draft.schema)
+        drafts.append((_validated(draft, resolved[draft.schema]), new_files))
     with transaction():
-        return [create_event(**item) for item in items]
+        if any(draft.links for draft, _ in drafts):
+            created: set[uuid.UUID] = set()
+            found: dict[EventId, bool] = {}
+            for draft, _ in drafts:
+                _check_link_targets(draft.links, created, found)
+                created.add(draft.uuid)
+        stored = storages.events.save_events([_with_files(d, f) for d, f in drafts])
+        _save_links(stored)
+        for event in stored:
+            signals.event_stored.send(sender=Event, event=event)
+    return stored
 
 
 def append_version(

@@ -11,6 +11,7 @@ alone would let an array match one of its elements).
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from django.db.models import BooleanField, Expression
@@ -19,6 +20,8 @@ from django.db.models.expressions import RawSQL
 from trove.query import json_type
 
 Path = tuple[str | int, ...]
+#: A payload key that may be written into SQL text: nothing but an identifier.
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class Dialect:
@@ -40,42 +43,64 @@ class Dialect:
 
 
 class SQLiteDialect(Dialect):
-    """SQLite's JSON1 functions, addressed with ``$."key"[index]`` paths."""
+    """SQLite's JSON1 functions, addressed with ``$.key[index]`` paths.
+
+    SQLite uses an expression index such as ``json_extract(payload, '$.order')`` only when
+    the query holds that very expression, path included, so a path whose keys are plain
+    identifiers (letters, digits, underscores) is written into the SQL as that literal;
+    nothing else can appear in it. Any other path travels as a parameter.
+    """
 
     @staticmethod
     def json_path(path: Path) -> str:
-        return "$" + "".join(f"[{p}]" if isinstance(p, int) else f'."{p}"' for p in path)
+        """``$."key"[index]``, each key JSON-encoded as Django stores it (``"\\u00e9"`` for
+        ``é``): SQLite matches a quoted key against the stored text as it is, escapes
+        included, as Django's own ``compile_json_path`` does."""
+        return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{json.dumps(p)}" for p in path)
+
+    @staticmethod
+    def path_sql(path: Path) -> tuple[str, list[Any]]:
+        """The path as SQL: an inline literal for identifier keys, else a parameter."""
+        if all(isinstance(p, int) or IDENTIFIER.fullmatch(p) for p in path):
+            literal = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+            return f"'{literal}'", []
+        return "%s", [SQLiteDialect.json_path(path)]
 
     def equals(self, path: Path, value: Any) -> tuple[str, list[Any]]:
-        p, col = self.json_path(path), self.column
+        (p, pp), col = self.path_sql(path), self.column
         kind = json_type(value)
         if kind == "null":
-            return f"json_type({col}, %s) = 'null'", [p]
+            return f"json_type({col}, {p}) = 'null'", pp
+        # The value test comes first: on a scan it rejects most rows before json_type runs,
+        # and it is the term an expression index on json_extract answers.
         if kind == "boolean":
-            return f"json_type({col}, %s) = %s", [p, "true" if value else "false"]
+            # json_extract gives 1 or 0 for true or false, json_type tells them from numbers.
+            return (
+                f"(json_extract({col}, {p}) = %s AND json_type({col}, {p}) = %s)",
+                [*pp, 1 if value else 0, *pp, "true" if value else "false"],
+            )
         if kind == "number":
             return (
-                f"(json_type({col}, %s) IN ('integer', 'real') AND json_extract({col}, %s) = %s)",
-                [p, p, value],
+                f"(json_extract({col}, {p}) = %s AND json_type({col}, {p}) IN ('integer', 'real'))",
+                [*pp, value, *pp],
             )
         if kind == "string":
-            return f"(json_type({col}, %s) = 'text' AND json_extract({col}, %s) = %s)", [
-                p,
-                p,
-                value,
-            ]
+            return (
+                f"(json_extract({col}, {p}) = %s AND json_type({col}, {p}) = 'text')",
+                [*pp, value, *pp],
+            )
         parts: list[str]
         params: list[Any]
         if kind == "object":
             parts = [
-                f"json_type({col}, %s) = 'object'",
-                f"(SELECT count(*) FROM json_each({col}, %s)) = %s",
+                f"json_type({col}, {p}) = 'object'",
+                f"(SELECT count(*) FROM json_each({col}, {p})) = %s",
             ]
-            params = [p, p, len(value)]
+            params = [*pp, *pp, len(value)]
             children = [(path + (key,), item) for key, item in value.items()]
         else:
-            parts = [f"json_type({col}, %s) = 'array'", f"json_array_length({col}, %s) = %s"]
-            params = [p, p, len(value)]
+            parts = [f"json_type({col}, {p}) = 'array'", f"json_array_length({col}, {p}) = %s"]
+            params = [*pp, *pp, len(value)]
             children = [(path + (index,), item) for index, item in enumerate(value)]
         for child_path, item in children:
             sql, child_params = self.equals(child_path, item)

@@ -1,0 +1,43 @@
+"""The client side of ``benchmarks.api_ingest``, run as its own process.
+
+``python -m benchmarks.api_client URL TOKEN COUNT BATCH`` posts COUNT benchmark events to
+``URL`` one per request, then COUNT more in requests of BATCH events, and prints
+``{"single": events/s, "batch": events/s}`` as JSON. Every response must be 201.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import requests
+
+from benchmarks.ingest import PRODUCER, SCHEMA_ID, payload
+
+
+def post(session: requests.Session, url: str, body: object) -> None:
+    response = session.post(url, json=body)
+    if response.status_code != 201:
+        raise SystemExit(f"POST {url} answered {response.status_code}: {response.text[:500]}")
+
+
+def main(url: str, token: str, count: int, batch: int) -> dict[str, float]:
+    session = requests.Session()
+    session.headers["Authorization"] = f"Token {token}"
+    items = [
+        {"schema": SCHEMA_ID, "payload": payload(i), "producer": PRODUCER} for i in range(count)
+    ]
+    start = time.perf_counter()
+    for item in items:
+        post(session, url, item)
+    single = count / (time.perf_counter() - start)
+    start = time.perf_counter()
+    for first in range(0, count, batch):
+        post(session, url, items[first : first + batch])
+    return {"single": single, "batch": count / (time.perf_counter() - start)}
+
+
+if __name__ == "__main__":
+    address, key, events, size = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    print(json.dumps(main(address, key, events, size)))

@@ -39,10 +39,16 @@ class EventSchema(models.Model):
         from trove.exceptions import InvalidSchema
         from trove.schemas import check_json_schema
 
+        if self.schema is None:
+            return  # the field's own error (missing, not JSON) already says what is wrong
         try:
             check_json_schema(self.schema)
         except InvalidSchema as error:
-            raise ValidationError({"schema": [p["message"] for p in error.problems]}) from error
+            messages = [
+                p["message"] if p["field"] == "schema" else f"{p['field'][7:]}: {p['message']}"
+                for p in error.problems
+            ]
+            raise ValidationError({"schema": messages}) from error
 
 
 class Event(models.Model):

@@ -29,6 +29,7 @@ from trove import schemas, signals
 from trove.conf import trove_settings
 from trove.documents import Event, EventId, FileRecord, Link, SchemaRef, parse_event_uuid
 from trove.exceptions import InvalidEvent, NotFound, VersionConflict
+from trove.jsonvalues import json_problems
 from trove.query import EventQuery
 from trove.storage.base import TransactionalStorage
 from trove.storage.handler import storages
@@ -54,6 +55,11 @@ __all__ = [
 
 register_schema = schemas.register_schema
 logger = logging.getLogger(__name__)
+
+#: The longest producer / schema id and schema version, as the ORM's columns hold them;
+#: applied on every backend so that none accepts what another would refuse.
+MAX_NAME = 200
+MAX_SCHEMA_VERSION = 50
 
 
 @dataclass(frozen=True)
@@ -194,14 +200,21 @@ def _store_file(new: NewFile | FileReference) -> FileRecord:
 
 
 def _schema_ref(schema: str | SchemaRef | dict[str, Any]) -> SchemaRef:
-    if isinstance(schema, SchemaRef):
-        return schema
     if isinstance(schema, str) and schema:
-        return SchemaRef(schema)
-    if isinstance(schema, dict) and isinstance(schema.get("id"), str) and schema["id"]:
+        ref = SchemaRef(schema)
+    elif isinstance(schema, dict) and isinstance(schema.get("id"), str) and schema["id"]:
         version = schema.get("version")
-        return SchemaRef(schema["id"], None if version is None else str(version))
-    raise InvalidEvent(f"schema must be an id or {{id, version}}, not {schema!r}.")
+        ref = SchemaRef(schema["id"], None if version is None else str(version))
+    elif isinstance(schema, SchemaRef):
+        ref = schema
+    else:
+        raise InvalidEvent(f"schema must be an id or {{id, version}}, not {schema!r}.")
+    problems = json_problems([ref.id, ref.version or ""], "schema")
+    if len(ref.id) > MAX_NAME or len(ref.version or "") > MAX_SCHEMA_VERSION:
+        problems.append({"field": "schema", "message": "schema id or version is too long."})
+    if problems:
+        raise InvalidEvent("Invalid schema reference.", problems=problems)
+    return ref
 
 
 def _coerce_files(files: Iterable[Any]) -> list[NewFile | FileReference]:
@@ -217,13 +230,18 @@ def _coerce_files(files: Iterable[Any]) -> list[NewFile | FileReference]:
 
 
 def _check_shape(producer: Any, payload: Any, metadata: Any) -> None:
-    problems = []
+    """Refuse, on every backend alike, what some backend could not store (see jsonvalues)."""
+    problems = json_problems(payload, "payload") + json_problems(metadata, "metadata")
     if not isinstance(payload, dict):
         problems.append({"field": "payload", "message": "payload must be a JSON object."})
     if not isinstance(metadata, dict):
         problems.append({"field": "metadata", "message": "metadata must be a JSON object."})
     if not isinstance(producer, str) or not producer:
         problems.append({"field": "producer", "message": "producer must be a non-empty string."})
+    elif len(producer) > MAX_NAME:
+        problems.append({"field": "producer", "message": f"producer is longer than {MAX_NAME}."})
+    else:
+        problems.extend(json_problems(producer, "producer"))
     if problems:
         raise InvalidEvent("; ".join(p["message"] for p in problems), problems=problems)
 

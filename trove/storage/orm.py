@@ -25,12 +25,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db import DatabaseError, IntegrityError, connections, transaction
+from django.db import DatabaseError, DataError, IntegrityError, connections, transaction
 from django.db.models import DateTimeField, Exists, F, JSONField, OuterRef, QuerySet, UUIDField
 from django.db.models.functions import Collate
 
 from trove.documents import Event, EventId, FileRecord, Link, SchemaRef
-from trove.exceptions import StorageUnavailable, VersionConflict
+from trove.exceptions import InvalidEvent, StorageUnavailable, VersionConflict
 from trove.query import EventQuery
 from trove.storage.base import EventStorage, LinkStorage, TransactionalStorage
 from trove.storage.sql import DIALECTS, IDENTIFIER, Dialect, SQLiteDialect
@@ -56,9 +56,9 @@ def translate_errors(method):
             return method(self, *args, **kwargs)
         except IntegrityError:
             raise
+        except DataError as error:  # a value the database refuses is bad input, not an outage
+            raise InvalidEvent(f"Event database {self.alias!r} refused a value: {error}") from error
         except DatabaseError as error:
-            if isinstance(error, IntegrityError):
-                raise
             raise StorageUnavailable(
                 f"Event database {self.alias!r} failed: {error}".strip()
             ) from error

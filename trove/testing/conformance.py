@@ -210,6 +210,22 @@ class EventStorageConformance(BackendFixture):
         assert fields == {"payload", "metadata", "producer"}
         assert trove.count_events() == 0
 
+    @pytest.mark.parametrize(
+        "kwargs, field",
+        [
+            ({"payload": {"text": "nul\u0000"}}, "payload.text"),
+            ({"payload": {"n": float("inf")}}, "payload.n"),
+            ({"payload": {}, "metadata": {"s": "\ud800"}}, "metadata.s"),
+            ({"payload": {}, "producer": "p" * 201}, "producer"),
+            ({"payload": {}, "schema": "s" * 201}, "schema"),
+        ],
+    )
+    def test_values_no_backend_can_keep_are_refused_alike(self, kwargs, field):
+        with pytest.raises(InvalidEvent) as caught:
+            trove.create_event(**{"schema": "s", **kwargs})
+        assert field in [p["field"] for p in caught.value.problems]
+        assert trove.count_events() == 0
+
     # Versions ---------------------------------------------------------------------
 
     def test_append_version_keeps_old_versions(self, note_schema):

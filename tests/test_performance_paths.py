@@ -149,7 +149,9 @@ class TestBatchesOnPostgreSQL(BatchBehaviour):
             assert "gin" in definition and "jsonb_path_ops" in definition
         trove.create_events([{"schema": "s", "payload": {"a": {"b": i}}} for i in range(500)])
         with connections["postgres"].cursor() as cursor:
-            cursor.execute("ANALYZE trove_event")
+            # On a small table the planner may rightly prefer a scan; what matters here is
+            # that the SQL Trove writes *can* use the index, so take scans off the table.
+            cursor.execute("SET LOCAL enable_seqscan = off")
         assert "trove_latest_payload" in plan("postgres", {"payload": {"a.b": 3}})
         assert [e.payload for e in trove.query_events({"payload": {"a.b": 3}})] == [{"a": {"b": 3}}]
 

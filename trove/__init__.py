@@ -54,4 +54,6 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'trove' has no attribute {name!r}")
     import importlib
 
-    return getattr(importlib.import_module(_SOURCES.get(name, "trove.service")), name)
+    value = getattr(importlib.import_module(_SOURCES.get(name, "trove.service")), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value

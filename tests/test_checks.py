@@ -78,3 +78,24 @@ def test_json_file_events_keep_their_links(settings, tmp_path):
 def test_links_may_use_their_own_storage(settings):
     trove = storage(events={"plugin": "storage-memory"}, links={"plugin": "storage-memory"})
     assert errors_for(settings, trove) == []
+
+
+@pytest.mark.parametrize("key", ["max_request_size", "max_json_depth", "max_query_terms"])
+@pytest.mark.parametrize("value", [0, -5, "10", True, 1.5])
+def test_limits_must_be_positive_integers(settings, key, value):
+    [error] = errors_for(settings, {key: value})
+    assert error.id == "trove.E003" and key in error.msg
+
+
+def test_limits_have_the_spec_defaults():
+    from trove.conf import DEFAULTS
+
+    assert DEFAULTS["max_request_size"] == 10 * 1024 * 1024
+    assert DEFAULTS["max_json_depth"] == 64
+    assert DEFAULTS["max_query_terms"] == 1000
+    assert DEFAULTS["max_file_size"] is None
+
+
+def test_processors_must_be_a_dict(settings):
+    [error] = errors_for(settings, {"processors": ["p"]})
+    assert error.id == "trove.E003" and "processors" in error.msg

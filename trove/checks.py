@@ -54,12 +54,26 @@ def _check_types(raw: dict[str, Any]) -> list[Error]:
                 id="trove.E003",
             )
         )
+    for key in ("max_request_size", "max_json_depth", "max_query_terms"):
+        value = raw.get(key, DEFAULTS[key])
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            errors.append(
+                Error(
+                    f"TROVE[{key!r}] must be a positive integer.",
+                    hint=f"The default is {DEFAULTS[key]}.",
+                    id="trove.E003",
+                )
+            )
     expiry = raw.get("presigned_expiry", 300)
     if isinstance(expiry, bool) or not isinstance(expiry, int) or expiry <= 0:
         errors.append(
             Error(
                 "TROVE['presigned_expiry'] must be a positive number of seconds.", id="trove.E003"
             )
+        )
+    if "processors" in raw and not isinstance(raw["processors"], dict):
+        errors.append(
+            Error("TROVE['processors'] must be a dict of name to processor.", id="trove.E003")
         )
     if "storage" in raw and not isinstance(raw["storage"], dict):
         errors.append(Error("TROVE['storage'] must be a dict of roles.", id="trove.E003"))

@@ -10,7 +10,18 @@ Keys (all optional):
 ``anonymous_read``
     Let anonymous users read through the REST API (default ``False``).
 ``max_file_size``
-    Largest accepted file in bytes, or ``None`` for no limit.
+    Largest accepted file in bytes, or ``None`` for no limit (413 beyond it). Files stream
+    and never count towards ``max_request_size``.
+``max_request_size``
+    Largest JSON (non-file) request body in bytes (default 10 MiB; 413 beyond it).
+``max_json_depth``
+    Deepest nesting of a payload, metadata, query or schema (default 64; 400 beyond it).
+``max_query_terms``
+    Most values in one query: ``in`` lists, object values, predicates (default 1000; 400
+    beyond it).
+``processors``
+    Durable consumers of the feed (SPEC §9): ``{name: {"handler": "dotted.path",
+    "schema": [...], "producer": [...]}}`` (default none).
 ``presigned_downloads`` / ``presigned_expiry``
     Redirect file downloads to a presigned URL where the file storage can make one, valid
     for ``presigned_expiry`` seconds (default ``False`` / ``300``).
@@ -32,6 +43,10 @@ DEFAULTS: dict[str, Any] = {
     "strict_schemas": False,
     "anonymous_read": False,
     "max_file_size": None,
+    "max_request_size": 10 * 1024 * 1024,
+    "max_json_depth": 64,
+    "max_query_terms": 1000,
+    "processors": {},
     "presigned_downloads": False,
     "presigned_expiry": 300,
     "bind_producer_to_user": False,

@@ -53,3 +53,25 @@ def json_problems(value: Any, field: str, *, query: bool = False) -> list[dict[s
 
     visit(value, field)
     return problems
+
+
+def json_depth(value: Any) -> int:
+    """How deeply ``value`` nests: 0 for a scalar, 1 for a flat object or list, and so on.
+
+    Iterative, so that a document nested far past Python's recursion limit is measured
+    rather than crashing the measurement; compared with ``TROVE["max_json_depth"]``.
+    """
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping):
+            children: Any = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            deepest = max(deepest, depth)
+            continue
+        deepest = max(deepest, depth + 1)
+        stack.extend((child, depth + 1) for child in children)
+    return deepest

@@ -104,6 +104,14 @@ class SpooledUpload(File):
                 os.unlink(self.file.name)
 
 
+class MissingPackages(ImproperlyConfigured):
+    """A plugin's optional packages are not installed; ``hint`` says how to install them."""
+
+    def __init__(self, message: str, *, hint: str) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
 class DjangoFileStorage(FileStorage):
     """A file storage over any Django ``Storage``: options ``storage`` (dotted path) and
     ``storage_options`` (its keyword arguments), e.g. a custom django-storages backend.
@@ -446,9 +454,17 @@ class S3FileStorage(DjangoFileStorage):
     required_options: ClassVar[tuple[str, ...]] = ("bucket",)
 
     def make_storage(self) -> Storage:
-        from boto3.s3.transfer import TransferConfig
-        from botocore.config import Config
-        from storages.backends.s3 import S3Storage
+        # Imported here: boto3 and django-storages are the optional ``s3`` extra, and a
+        # project without S3 must run (and pass ``manage.py check``) without them.
+        try:
+            from boto3.s3.transfer import TransferConfig
+            from botocore.config import Config
+            from storages.backends.s3 import S3Storage
+        except ImportError as error:
+            raise MissingPackages(
+                f"storage-s3 needs boto3 and django-storages, which are not installed ({error}).",
+                hint='pip install "trove-django[s3]"',
+            ) from error
 
         options = self.options
         self._check_options()

@@ -131,7 +131,8 @@ class StorageHandler:
         try:
             return cls(**options)
         except ImproperlyConfigured as error:
-            raise InvalidStorageError(role, str(error)) from error
+            hint = getattr(error, "hint", None)
+            raise InvalidStorageError(role, str(error), hint=hint) from error
 
     def __getitem__(self, role: str) -> StoragePlugin:
         if role not in ROLES:

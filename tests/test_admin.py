@@ -7,6 +7,8 @@ JSON-directory backends: the same pages must show the same events and numbers.
 
 from __future__ import annotations
 
+import html
+import json
 import re
 import struct
 import uuid
@@ -22,6 +24,7 @@ from pytest_django.asserts import assertContains, assertNotContains
 
 import trove
 from trove.admin import browse
+from trove.admin.diff import json_changes
 from trove.admin.events import EventAdmin
 from trove.documents import Event, EventId, SchemaRef
 from trove.models import EventSchema
@@ -183,9 +186,22 @@ def test_list_shows_latest_versions_newest_first(staff, data):
     assert listed(response) == [str(e.uuid) for e in (data.photo, data.note, data.call, data.old)]
     assertContains(response, "Buy oat milk")  # the payload summary of the latest version
     assertNotContains(response, "Buy milk")
-    assertContains(response, '<td class="field-producer">camera</td>', html=True)
+    assertContains(response, '<td class="field-producer" title="camera">camera</td>', html=True)
     assertContains(response, '<span class="field-version" title="version">v2</span>', html=True)
     assertContains(response, "4 events")
+
+
+def test_list_rows_show_one_line_of_payload_and_all_of_it_on_hover(staff, memory_backend):
+    lines = [{"sku": f"SKU-{n:04}", "quantity": n} for n in range(40)]
+    order = trove.create_event("order.placed", {"customer": "Zoë", "lines": lines})
+    response = staff.get(EVENTS)
+    row = response.content.decode().split(f'data-event-id="{order.uuid}"')[1].split("</tr>")[0]
+    shown = re.search(r'<td class="field-payload"><code title="([^"]*)">([^<]*)</code>', row)
+    full = json.dumps(order.payload, ensure_ascii=False)
+    assert html.unescape(shown[1]) == full  # on hover, in full
+    summary = html.unescape(shown[2])
+    assert "\n" not in summary and summary.endswith("…") and full.startswith(summary[:-1])
+    assert '<td class="field-attached" title="0 files, 0 links">' in row
 
 
 def test_list_filters_by_schema_producer_and_day(staff, data):
@@ -418,6 +434,111 @@ def test_schema_page_counts_the_events_using_it_per_version(staff, data):
     assertContains(page, "4 with schema note.created in all (version 2.0: 1)")
     assertContains(page, 'href="/admin/trove/event/?schema=note.created"')
     assertContains(page, "&quot;required&quot;: [\n")  # the schema is shown indented
+
+
+def schema_row(schema_id: str, version: str) -> EventSchema:
+    return EventSchema.objects.get(schema_id=schema_id, version=version)
+
+
+def test_a_schema_version_events_use_can_be_neither_changed_nor_deleted(client, data):
+    client.force_login(User.objects.create_superuser("root", password="pw"))
+    used = schema_row("note.created", "1.0")
+    unused = trove.register_schema("note.created", "2.0", NOTE_SCHEMA)
+    unused = schema_row("note.created", "2.0")
+    change = f"/admin/trove/eventschema/{used.pk}/change/"
+
+    page = client.get(change)
+    assert page.status_code == 200
+    assertContains(page, "register a new version instead")
+    assertNotContains(page, 'name="_save"')
+    assertNotContains(page, 'class="deletelink"')
+    assertNotContains(page, 'name="schema"')  # shown, not editable
+    form = {"schema_id": "note.created", "version": "1.0", "description": "", "schema": "{}"}
+    assert client.post(change, form).status_code == 403
+    assert client.get(f"/admin/trove/eventschema/{used.pk}/delete/").status_code == 403
+    assert (
+        client.post(f"/admin/trove/eventschema/{used.pk}/delete/", {"post": "yes"}).status_code
+        == 403
+    )
+    bulk = {"action": "delete_selected", "_selected_action": [used.pk, unused.pk], "post": "yes"}
+    refused = client.post("/admin/trove/eventschema/", bulk)
+    assertContains(refused, "note.created 1.0: used by events; register a new version instead")
+    assert schema_row("note.created", "1.0").schema == NOTE_SCHEMA
+    assert EventSchema.objects.filter(pk=unused.pk).exists()
+
+    # A version no event uses stays editable and can be deleted.
+    free = client.get(f"/admin/trove/eventschema/{unused.pk}/change/")
+    assertContains(free, 'name="_save"')
+    assertNotContains(free, "register a new version instead")
+    edited = {**form, "version": "2.0", "schema": '{"type": "object"}'}
+    assert client.post(f"/admin/trove/eventschema/{unused.pk}/change/", edited).status_code == 302
+    assert schema_row("note.created", "2.0").schema == {"type": "object"}
+    deleted = client.post(f"/admin/trove/eventschema/{unused.pk}/delete/", {"post": "yes"})
+    assert deleted.status_code == 302
+    assert not EventSchema.objects.filter(pk=unused.pk).exists()
+
+
+def test_on_the_orm_a_schema_version_only_older_event_versions_use_is_protected(
+    client, settings, tmp_path
+):
+    settings.TROVE = {"storage": storage_config("orm", tmp_path)}
+    client.force_login(User.objects.create_superuser("root", password="pw"))
+    trove.register_schema("draft", "1", {"type": "object"})
+    event = trove.create_event("draft", {"n": 1})
+    trove.append_version(event.uuid, {"n": 2}, schema="published")
+    page = client.get(f"/admin/trove/eventschema/{schema_row('draft', '1').pk}/change/")
+    assertContains(page, "register a new version instead")
+    assertNotContains(page, 'name="_save"')
+    storages.close_all()
+
+
+# Version diffs -----------------------------------------------------------------------
+
+
+def test_event_page_shows_what_changed_from_the_previous_version(staff, data):
+    trove.append_version(
+        data.note.uuid,
+        {"text": "Buy oat milk", "tags": ["home", "shop"], "due": "today"},
+        metadata={"ip": "192.0.2.9"},
+        producer="phone",
+    )
+    page = staff.get(f"{EVENTS}{data.note.uuid}/").content.decode()
+    changes = re.findall(
+        r'data-where="(\w+)" data-path="([^"]+)" data-kind="(\w+)">.*?'
+        r'<td class="trove-old">(.*?)</td>\s*<td class="trove-new">(.*?)</td>',
+        page,
+        re.S,
+    )
+    assert [
+        (w, html.unescape(p), k, html.unescape(o), html.unescape(n)) for w, p, k, o, n in changes
+    ] == [
+        ("event", "producer", "changed", '<code>"web"</code>', '<code>"phone"</code>'),
+        ("payload", "tags[1]", "added", "", '<code>"shop"</code>'),
+        ("payload", "due", "added", "", '<code>"today"</code>'),
+        ("metadata", "ip", "changed", '<code>"192.0.2.1"</code>', '<code>"192.0.2.9"</code>'),
+    ]
+    assert "Changes from version 2 (4)" in page
+
+    second = staff.get(f"{EVENTS}{data.note.uuid}/versions/2/")
+    assertContains(second, "Changes from version 1 (2)")
+    assertContains(second, 'data-path="tags" data-kind="added"')
+    assertContains(second, 'data-path="text" data-kind="changed"')
+    assertContains(second, "<code>&quot;Buy milk&quot;</code>")
+    assertNotContains(staff.get(f"{EVENTS}{data.note.uuid}/versions/1/"), 'id="event-changes"')
+
+
+def test_json_changes_name_each_path_with_type_exact_equality():
+    old = {"n": 1, "flag": True, "list": [1, 2, 3], "odd key": {"a.b": 1}, "gone": None}
+    new = {"n": 1.0, "flag": 1, "list": [1, 5], "odd key": {"a.b": 2}, "new": {}}
+    assert [(c.path, c.kind, c.old_text, c.new_text) for c in json_changes(old, new)] == [
+        ("flag", "changed", "true", "1"),
+        ("list[1]", "changed", "2", "5"),
+        ("list[2]", "removed", "3", ""),
+        ('["odd key"]["a.b"]', "changed", "1", "2"),
+        ("gone", "removed", "null", ""),
+        ("new", "added", "", "{}"),
+    ]
+    assert json_changes({"a": [1, {"b": "x"}]}, {"a": [1, {"b": "x"}]}) == []
 
 
 # Overview ----------------------------------------------------------------------------

@@ -140,3 +140,70 @@ def test_the_overview_from_the_admin_index(page, data, staff, screenshot):
 
     page.locator("#events-per-producer").get_by_role("link", name="camera").click()
     expect_rows(page, data.photo)
+
+
+# Layout, protected schemas, version diffs (SPEC §6) -------------------------------------
+
+LONG_PAYLOAD = {
+    "customer": {"name": "Zoë Quartermaine-Abernathy", "email": "zoe@example.org"},
+    "lines": [{"sku": f"SKU-{n:05}", "quantity": n, "note": "gift wrapped"} for n in range(12)],
+    "comment": "Leave the parcel with the neighbour at number 42 if nobody answers the door",
+}
+
+
+def test_the_event_list_fits_1280_pixels_with_one_line_rows(page, data, staff, screenshot):
+    import trove
+
+    order = trove.create_event(
+        "order.placed.with-a-longish-schema-id", LONG_PAYLOAD, producer="checkout-service-eu"
+    )
+    page.set_viewport_size({"width": 1280, "height": 800})
+    log_in(page, staff, "/admin/trove/event/")
+    expect_rows(page, order, data.photo, data.note, data.call, data.old)
+    screenshot("list-1280")
+
+    width = page.evaluate("document.documentElement.clientWidth")
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    results = page.locator("#changelist .results")
+    assert results.evaluate("el => el.scrollWidth <= el.clientWidth")
+    for header in page.locator("#result_list thead th").all():
+        box = header.bounding_box()
+        assert box["x"] + box["width"] <= width, header.inner_text()
+    attached = page.locator(f"tr[data-event-id='{data.photo.uuid}'] td.field-attached")
+    box = attached.bounding_box()
+    assert box["x"] + box["width"] <= width
+
+    # One line per row: the long payload is cut with an ellipsis, in full on hover.
+    row = page.locator(f"tr[data-event-id='{order.uuid}']")
+    line = page.locator(f"tr[data-event-id='{data.call.uuid}']").bounding_box()["height"]
+    assert row.bounding_box()["height"] <= line + 1
+    summary = row.locator("td.field-payload code")
+    assert summary.evaluate("el => el.scrollWidth > el.clientWidth")  # overflowing, clipped
+    assert summary.evaluate("el => getComputedStyle(el).textOverflow") == "ellipsis"
+    assert '"comment": "Leave the parcel' in summary.get_attribute("title")
+
+
+def test_a_schema_version_in_use_is_read_only_with_a_note(page, data, staff, screenshot):
+    from trove.models import EventSchema
+
+    row = EventSchema.objects.get(schema_id="note.created", version="1.0")
+    log_in(page, staff, f"/admin/trove/eventschema/{row.pk}/change/")
+    assert "register a new version instead" in page.inner_text("ul.messagelist")
+    assert page.locator("input[name=_save], input[name=_continue]").count() == 0
+    assert page.locator("a.deletelink, textarea[name=schema]").count() == 0
+    assert '"required": [' in page.inner_text(".field-schema_document pre")
+    screenshot("schema-in-use")
+
+
+def test_an_event_page_shows_the_changes_from_the_previous_version(page, data, staff, screenshot):
+    log_in(page, staff, f"/admin/trove/event/{data.note.uuid}/")
+    changes = page.locator("#event-changes")
+    assert "Changes from version 1 (2)" in changes.locator("h2").inner_text()
+    text = changes.locator("tr[data-path='text']")
+    assert text.locator("td.trove-old").inner_text() == '"Buy milk"'
+    assert text.locator("td.trove-new").inner_text() == '"Buy oat milk"'
+    assert changes.locator("tr[data-path='tags'] td.trove-new").inner_text() == '["home"]'
+    screenshot("event-changes")
+    page.click("#previous-version")
+    page.wait_for_url(f"**/{data.note.uuid}/versions/1/")
+    assert page.locator("#event-changes").count() == 0

@@ -225,6 +225,14 @@ class EventBrowser:
         total = len(scan) if len(scan) < SCAN_LIMIT else self.storage.count_events(query)
         return Tally(sorted(counts.items(), key=lambda item: (-item[1], item[0])), len(scan), total)
 
+    def schema_version_in_use(self, schema_id: str, version: str) -> bool:
+        """Whether events use schema ``schema_id`` at ``version``, so that it must stay as
+        it is. Here the latest version of each event counts, over the latest
+        :data:`SCAN_LIMIT` events with that schema id; a version that scan cannot show to
+        be unused is taken as used."""
+        tally = self.schema_versions(schema_id)
+        return dict(tally.counts).get(version, 0) > 0 or not tally.complete
+
 
 class ORMEventBrowser(EventBrowser):
     """The ORM backends: search, facets and tallies in SQL on the latest-version rows."""
@@ -346,6 +354,16 @@ class ORMEventBrowser(EventBrowser):
         ]
         total = sum(n for _, n in counts)
         return Tally(counts, total, total)
+
+    def schema_version_in_use(self, schema_id: str, version: str) -> bool:
+        """Every stored version counts, not only the latest. The latest versions are asked
+        first (indexed); only a version none of them uses costs a look at older rows."""
+        from trove.models import Event as EventRow
+
+        used = {"schema_id": schema_id, "schema_version": version}
+        if self.rows().filter(**used).exists():
+            return True
+        return EventRow.objects.using(self.storage.alias).filter(**used).exists()
 
 
 def browser_for(storage: EventStorage) -> EventBrowser:

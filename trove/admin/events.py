@@ -27,6 +27,7 @@ from django.views.decorators.http import require_safe
 import trove
 from trove import schemas
 from trove.admin.browse import browser_for
+from trove.admin.diff import Change, json_changes
 from trove.admin.files import file_response, is_previewable_image, text_preview
 from trove.admin.listing import NEWEST_FIRST, OLDEST_FIRST, EventListing
 from trove.admin.overview import daily_chart
@@ -35,7 +36,9 @@ from trove.exceptions import NotFound, TroveError
 from trove.query import EventQuery
 from trove.storage.handler import storages
 
-SUMMARY_LENGTH = 120
+SUMMARY_LENGTH = 300
+#: The payload text shown on hover in the list, at most (a payload may be megabytes).
+PAYLOAD_TITLE_LENGTH = 2000
 OVERVIEW_DAYS = 30
 
 
@@ -44,10 +47,14 @@ def pretty(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False)
 
 
-def summary(payload: dict[str, Any]) -> str:
-    """One line of the payload for the list, cut at :data:`SUMMARY_LENGTH` characters."""
+def summary(payload: dict[str, Any], length: int = SUMMARY_LENGTH) -> str:
+    """The payload as one line of JSON, cut at ``length`` characters.
+
+    The list shows it on one line, clipped with an ellipsis to the column's width; the
+    cut only keeps pages small.
+    """
     text = json.dumps(payload, ensure_ascii=False)
-    return text if len(text) <= SUMMARY_LENGTH else text[: SUMMARY_LENGTH - 1] + "…"
+    return text if len(text) <= length else text[: length - 1] + "…"
 
 
 @dataclass(frozen=True)
@@ -142,7 +149,12 @@ class EventAdmin(admin.ModelAdmin):
             per_page=self.list_per_page,
         )
         rows = [
-            {"event": event, "url": self.event_url(event.uuid), "summary": summary(event.payload)}
+            {
+                "event": event,
+                "url": self.event_url(event.uuid),
+                "summary": summary(event.payload),
+                "payload_title": summary(event.payload, PAYLOAD_TITLE_LENGTH),
+            }
             for event in page.events
         ]
         filters = [
@@ -192,6 +204,7 @@ class EventAdmin(admin.ModelAdmin):
                 if event.version < versions[-1].version
                 else None
             ),
+            "changes": self._changes(event, versions),
             "payload": pretty(event.payload),
             "metadata": pretty(event.metadata),
             "document": pretty(event.to_dict()),
@@ -202,6 +215,25 @@ class EventAdmin(admin.ModelAdmin):
             "changelist_url": self._url("changelist"),
         }
         return self._render(request, "event.html", context)
+
+    @staticmethod
+    def _changes(event: Event, versions: list[Event]) -> list[tuple[str, Change]] | None:
+        """What changed from the previous version: (``"payload"``, ``"metadata"`` or
+        ``"event"``, change) pairs; ``None`` for a first version."""
+        previous = next((v for v in versions if v.version == event.version - 1), None)
+        if previous is None:
+            return None
+        facts = {"producer": previous.producer, "schema": previous.schema.to_dict()}
+        now = {"producer": event.producer, "schema": event.schema.to_dict()}
+        return [
+            (where, change)
+            for where, old, new in (
+                ("event", facts, now),
+                ("payload", previous.payload, event.payload),
+                ("metadata", previous.metadata, event.metadata),
+            )
+            for change in json_changes(old, new)
+        ]
 
     def _schema_url(self, request: HttpRequest, event: Event) -> str | None:
         from trove.models import EventSchema

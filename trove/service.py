@@ -137,9 +137,9 @@ def transaction() -> Iterator[None]:
     """
     participants: list[TransactionalStorage] = []
     for role in ("events", "links"):
-        storage = storages[role]
-        if isinstance(storage, TransactionalStorage) and storage not in participants:
-            participants.append(storage)
+        candidate = storages[role]
+        if isinstance(candidate, TransactionalStorage) and candidate not in participants:
+            participants.append(candidate)
     frames = _file_frames()
     frames.append([])
     begun: list[TransactionalStorage] = []

@@ -96,7 +96,7 @@ class EventAdmin(admin.ModelAdmin):
             def wrapper(*args, **kwargs):
                 return self.admin_site.admin_view(require_safe(view))(*args, **kwargs)
 
-            wrapper.model_admin = self
+            wrapper.model_admin = self  # type: ignore[attr-defined]  # as Django does
             return update_wrapper(wrapper, view)
 
         name = f"{self.opts.app_label}_{self.opts.model_name}"

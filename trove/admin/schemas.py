@@ -72,8 +72,8 @@ class EventSchemaAdmin(admin.ModelAdmin):
                 )
             except TroveError:
                 used = True
-            obj._trove_in_use = used  # type: ignore[attr-defined]
-        return obj._trove_in_use  # type: ignore[attr-defined]
+            obj._trove_in_use = used
+        return obj._trove_in_use
 
     def get_fields(self, request: HttpRequest, obj: EventSchema | None = None) -> list[str]:
         """On a read-only page, the schema is shown indented rather than on one line."""

@@ -617,7 +617,7 @@ class S3FileStorage(DjangoFileStorage):
                 raise FileNotFoundError(key) from error
             raise
         raw = S3ObjectStream(response["Body"], self, key)
-        return io.BufferedReader(raw, buffer_size=self.chunk_size)  # type: ignore[return-value]
+        return io.BufferedReader(raw, buffer_size=self.chunk_size)
 
     def download_url(self, file_id: uuid.UUID, *, expires: int) -> str | None:
         """A presigned GET valid for ``expires`` seconds that answers with the file's own

@@ -83,8 +83,9 @@ def resolve_class(role: str, plugin: Any) -> type[StoragePlugin]:
     return cls
 
 
-def role_config(storage: dict[str, Any], role: str) -> tuple[str, dict[str, Any]]:
-    """Split one role's configuration into (plugin, options), validating its shape."""
+def role_config(storage: dict[str, Any], role: str) -> tuple[Any, dict[str, Any]]:
+    """Split one role's configuration into (plugin, options), validating its shape; the
+    plugin is checked by :func:`resolve_class`."""
     config = storage.get(role)
     if isinstance(config, str):
         return config, {}

@@ -75,7 +75,7 @@ def _adapter(field, connection) -> Callable[[Any], Any] | None:
         return connection.ops.adapt_datetimefield_value
     if isinstance(field, JSONField):
         adapt = functools.partial(connection.ops.adapt_json_value, encoder=field.encoder)
-        empty = {dict: adapt({}), list: adapt([])}  # most metadata, files and links
+        empty: dict[type, Any] = {dict: adapt({}), list: adapt([])}  # most metadata, files, links
 
         def adapt_json(value: Any) -> Any:
             if not value and type(value) in empty:

@@ -59,12 +59,13 @@ class Command(BaseCommand):
         if directory is not None:
             storage = JSONFileEventStorage(directory=directory)
         else:
-            storage = storages.build("events")
-            if not isinstance(storage, JSONFileEventStorage):
+            configured = storages.build("events")
+            if not isinstance(configured, JSONFileEventStorage):
                 raise CommandError(
-                    f"The configured event storage is {type(storage).__name__}, not "
+                    f"The configured event storage is {type(configured).__name__}, not "
                     "storage-json-file; pass --directory to rebuild a store by path."
                 )
+            storage = configured
         if not storage.events_dir.is_dir():
             raise CommandError(f"{storage.directory} holds no storage-json-file events.")
         return storage

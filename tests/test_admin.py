@@ -23,7 +23,7 @@ from django.utils import timezone
 from pytest_django.asserts import assertContains, assertNotContains
 
 import trove
-from trove.admin import browse
+from trove.admin import browse, events
 from trove.admin.diff import json_changes
 from trove.admin.events import EventAdmin
 from trove.documents import Event, EventId, SchemaRef
@@ -466,6 +466,15 @@ def test_a_schema_version_events_use_can_be_neither_changed_nor_deleted(client, 
     assert schema_row("note.created", "1.0").schema == NOTE_SCHEMA
     assert EventSchema.objects.filter(pk=unused.pk).exists()
 
+    # The page offers to start a new version as a copy of this one.
+    assertContains(page, f'href="/admin/trove/eventschema/add/?copy_from={used.pk}"')
+    copy = client.get("/admin/trove/eventschema/add/", {"copy_from": used.pk})
+    assertContains(copy, 'name="schema_id" value="note.created"')
+    assertContains(copy, "&quot;required&quot;: [\n")
+    new_version = {**form, "version": "1.1", "schema": json.dumps(NOTE_SCHEMA)}
+    assert client.post("/admin/trove/eventschema/add/", new_version).status_code == 302
+    assert schema_row("note.created", "1.1").schema == NOTE_SCHEMA
+
     # A version no event uses stays editable and can be deleted.
     free = client.get(f"/admin/trove/eventschema/{unused.pk}/change/")
     assertContains(free, 'name="_save"')
@@ -495,7 +504,7 @@ def test_on_the_orm_a_schema_version_only_older_event_versions_use_is_protected(
 # Version diffs -----------------------------------------------------------------------
 
 
-def test_event_page_shows_what_changed_from_the_previous_version(staff, data):
+def test_event_page_shows_what_changed_from_the_previous_version(staff, data, monkeypatch):
     trove.append_version(
         data.note.uuid,
         {"text": "Buy oat milk", "tags": ["home", "shop"], "due": "today"},
@@ -525,6 +534,11 @@ def test_event_page_shows_what_changed_from_the_previous_version(staff, data):
     assertContains(second, 'data-path="text" data-kind="changed"')
     assertContains(second, "<code>&quot;Buy milk&quot;</code>")
     assertNotContains(staff.get(f"{EVENTS}{data.note.uuid}/versions/1/"), 'id="event-changes"')
+
+    monkeypatch.setattr(events, "MAX_CHANGES", 1)
+    capped = staff.get(f"{EVENTS}{data.note.uuid}/").content.decode()
+    assert capped.count('class="trove-change ') == 1
+    assert "Changes from version 2 (4)" in capped and "And 3 more changes" in capped
 
 
 def test_json_changes_name_each_path_with_type_exact_equality():

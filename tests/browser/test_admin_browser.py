@@ -24,7 +24,7 @@ def data(request, browser, settings, tmp_path) -> Dataset:
 
 @pytest.fixture
 def staff(data) -> User:
-    return staff_user("view_event", "view_eventschema", "change_eventschema")
+    return staff_user("view_event", "view_eventschema", "add_eventschema", "change_eventschema")
 
 
 def log_in(page, user: User, next_url: str = "/admin/") -> None:
@@ -193,6 +193,14 @@ def test_a_schema_version_in_use_is_read_only_with_a_note(page, data, staff, scr
     assert page.locator("a.deletelink, textarea[name=schema]").count() == 0
     assert '"required": [' in page.inner_text(".field-schema_document pre")
     screenshot("schema-in-use")
+
+    page.click("#register-new-version")
+    page.wait_for_url("**/eventschema/add/?copy_from=*")
+    assert page.input_value("#id_schema_id") == "note.created"
+    page.fill("#id_version", "1.1")
+    page.click("input[name=_save]")
+    page.wait_for_url("**/admin/trove/eventschema/")
+    assert EventSchema.objects.get(schema_id="note.created", version="1.1").schema == row.schema
 
 
 def test_an_event_page_shows_the_changes_from_the_previous_version(page, data, staff, screenshot):

@@ -40,6 +40,8 @@ SUMMARY_LENGTH = 300
 #: The payload text shown on hover in the list, at most (a payload may be megabytes).
 PAYLOAD_TITLE_LENGTH = 2000
 OVERVIEW_DAYS = 30
+#: Changes from the previous version listed at most; the documents are on the page anyway.
+MAX_CHANGES = 200
 
 
 def pretty(value: Any) -> str:
@@ -191,6 +193,7 @@ class EventAdmin(admin.ModelAdmin):
             versions = trove.get_versions(event_id)
         except NotFound as error:
             raise Http404(str(error)) from error
+        changes = self._changes(event, versions)
         context = {
             "title": f"{event.schema.id} event",
             "event": event,
@@ -204,7 +207,9 @@ class EventAdmin(admin.ModelAdmin):
                 if event.version < versions[-1].version
                 else None
             ),
-            "changes": self._changes(event, versions),
+            "changes": changes[:MAX_CHANGES] if changes is not None else None,
+            "more_changes": max(0, len(changes or ()) - MAX_CHANGES),
+            "change_count": len(changes or ()),
             "payload": pretty(event.payload),
             "metadata": pretty(event.metadata),
             "document": pretty(event.to_dict()),

@@ -101,11 +101,35 @@ class EventSchemaAdmin(admin.ModelAdmin):
         form_url: str = "",
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
-        if request.method in ("GET", "HEAD") and self.in_use(
-            self.get_object(request, unquote(object_id))
-        ):
-            self.message_user(request, IN_USE_MESSAGE, messages.WARNING)
+        obj = self.get_object(request, unquote(object_id))
+        if request.method in ("GET", "HEAD") and self.in_use(obj):
+            message = IN_USE_MESSAGE
+            if self.has_add_permission(request):
+                add = reverse(
+                    f"{self.admin_site.name}:trove_eventschema_add",
+                    current_app=self.admin_site.name,
+                )
+                message = format_html(
+                    '{} <a href="{}?{}" id="register-new-version">Register a new version</a>',
+                    IN_USE_MESSAGE,
+                    add,
+                    urlencode({"copy_from": obj.pk}),
+                )
+            self.message_user(request, message, messages.WARNING)
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        """``?copy_from=<pk>`` starts a new version as a copy of that one (its id,
+        description and schema), to be given a new version number."""
+        initial = super().get_changeform_initial_data(request)
+        source = initial.pop("copy_from", None)
+        if source is not None and str(source).isdigit():
+            row = EventSchema.objects.filter(pk=source).first()
+            if row is not None and self.has_view_permission(request, row):
+                initial.update(
+                    schema_id=row.schema_id, description=row.description, schema=row.schema
+                )
+        return initial
 
     def get_deleted_objects(
         self, objs: QuerySet[EventSchema] | list[EventSchema], request: HttpRequest

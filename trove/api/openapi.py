@@ -14,8 +14,10 @@ from drf_spectacular.extensions import OpenApiFilterExtension
 from drf_spectacular.plumbing import build_parameter_type
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 
+from trove.limits import MAX_NAME
+
 from .filters import EventFilterSet, InstantFilter, RepeatableFilter, SortFilter
-from .serializers import MAX_NAME, ErrorSerializer
+from .serializers import ErrorSerializer
 
 _FILTER_SCHEMAS: tuple[tuple[type, dict[str, Any]], ...] = (
     (RepeatableFilter, {"type": "array", "items": {"type": "string"}}),

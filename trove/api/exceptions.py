@@ -7,8 +7,10 @@ The views install :func:`exception_handler` themselves, so no project setting is
 
 Status codes: 400 malformed request or query; 401/403 not authenticated (DRF answers
 401 when the first authentication class can challenge, else 403); 403 not allowed;
-404 unknown event, version, file or schema; 409 version conflict; 413 a file larger than
-``TROVE["max_file_size"]`` (or a request larger than Django accepts); 422 a payload that
+404 unknown event, version, file or schema; 409 version conflict; 411 a chunked body
+(Django reads none without a length); 413 a file larger than ``TROVE["max_file_size"]``,
+or a JSON body (or the text parts of a multipart one) larger than
+``TROVE["max_request_size"]`` or than Django accepts; 422 a payload that
 fails its schema (every violation listed), an unregistered schema in strict mode, or
 file bytes that do not match their declared hash; 503 a storage backend unreachable.
 

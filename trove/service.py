@@ -268,9 +268,9 @@ def _check_links(links: Sequence[Link]) -> None:
     """Link types are names; link metadata is JSON every backend keeps, within the depth."""
     problems = []
     for index, link in enumerate(links):
+        field = f"links[{index}].metadata"
         problems += name_problems(link.type, f"links[{index}].type")
-        problems += json_problems(link.metadata, f"links[{index}].metadata")
-        problems += depth_problems(link.metadata, f"links[{index}].metadata")
+        problems += depth_problems(link.metadata, field) or json_problems(link.metadata, field)
     if problems:
         raise InvalidEvent("; ".join(p["message"] for p in problems), problems=problems)
 

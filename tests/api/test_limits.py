@@ -165,7 +165,16 @@ def test_the_python_api_refuses_the_same_depths(memory):
         very_deep = {"a": very_deep}
     with pytest.raises(InvalidEvent):
         trove.create_event("s", very_deep)
-    assert trove.count_events() == 0
+    target = trove.create_event("s", {}).uuid
+    with pytest.raises(InvalidEvent):
+        trove.create_event(
+            "s", {}, links=[{"type": "t", "targetEvent": target, "metadata": very_deep}]
+        )
+    with pytest.raises(InvalidSchema):
+        trove.register_schema("d", "1", very_deep)
+    with pytest.raises(QueryError):
+        trove.query_events({"payload": {"a": very_deep}})
+    assert trove.count_events() == 1
 
 
 # Names and content types -------------------------------------------------------------------

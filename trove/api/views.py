@@ -453,7 +453,7 @@ class QueryView(TroveAPIMixin, GenericAPIView):
         request=EventQuerySerializer,
         responses={
             200: QueryPageSerializer,
-            **openapi.error_responses(400, 415, *openapi.READ_ERRORS),
+            **openapi.error_responses(400, 411, 413, 415, *openapi.READ_ERRORS),
         },
     )
     def post(self, request: Request) -> Response:
@@ -554,7 +554,7 @@ class SchemaListView(TroveAPIMixin, GenericAPIView):
         responses={
             200: SchemaDocumentSerializer,
             201: SchemaDocumentSerializer,
-            **openapi.error_responses(400, 401, 403, 409, 415),
+            **openapi.error_responses(400, 401, 403, 409, 411, 413, 415),
         },
     )
     def post(self, request: Request) -> Response:

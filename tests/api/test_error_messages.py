@@ -8,8 +8,11 @@ import shutil
 import socket
 
 import pytest
+from django.db import DataError
 
 import trove
+from trove.api.exceptions import exception_handler
+from trove.exceptions import InvalidEvent, StorageUnavailable
 
 from .conftest import use_storage
 
@@ -83,3 +86,20 @@ def test_a_type_no_renderer_makes_is_406_in_the_error_shape(memory, writer):
         assert response.status_code == 406
         assert response.json()["error"]["code"] == "not_acceptable"
     assert trove.count_events() == 0
+
+
+def test_a_refusal_translated_from_the_database_keeps_its_text_to_the_log(caplog):
+    try:
+        try:
+            raise DataError('value too long for type character varying(200) in "trove_event"')
+        except DataError as native:
+            raise InvalidEvent(f"Event database 'postgres' refused a value: {native}") from native
+    except InvalidEvent as error:
+        response = exception_handler(error, {})
+    assert response.status_code == 400
+    assert response.data["error"]["message"] == "A storage refused a value of this request."
+    assert "postgres" in caplog.text and "varchar" not in response.data["error"]["message"]
+    outage = StorageUnavailable("Cannot reach db.internal:5432 for alias 'default'.")
+    response = exception_handler(outage, {})
+    assert response.status_code == 503
+    assert response.data["error"]["message"] == "A storage backend is unavailable; try again later."

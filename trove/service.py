@@ -21,7 +21,7 @@ from collections.abc import Container, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from django.utils import timezone
 
@@ -41,6 +41,9 @@ from trove.limits import (
 from trove.query import EventQuery
 from trove.storage.base import TransactionalStorage
 from trove.storage.handler import storages
+
+if TYPE_CHECKING:  # models import only once the app registry is ready
+    from trove.models import EventSchema
 
 __all__ = [
     "NewFile",
@@ -201,7 +204,9 @@ def _store_file(new: NewFile | FileReference) -> FileRecord:
 # Schemas ---------------------------------------------------------------------------
 
 
-def register_schema(schema_id: str, version: str, schema: dict[str, Any], *, description: str = ""):
+def register_schema(
+    schema_id: str, version: str, schema: dict[str, Any], *, description: str = ""
+) -> EventSchema:
     """Register a JSON Schema under (id, version) (see :func:`trove.schemas.register_schema`),
     after the checks every entry point shares: the id and version are names every backend
     keeps (a version also names a URL segment, so no ``/``), and the document nests no

@@ -58,6 +58,23 @@ class RequestTooLarge(exceptions.APIException):
         )
 
 
+class LengthRequired(exceptions.APIException):
+    """A chunked body: Django's WSGI request reads no body without a ``Content-Length``, so
+    the body would silently count as empty."""
+
+    status_code = status.HTTP_411_LENGTH_REQUIRED
+    default_code = "length_required"
+    default_detail = "Send the request body with a Content-Length; chunked bodies are not read."
+
+
+def refuse_unsized_body(request) -> None:
+    """Raise :class:`LengthRequired` for a chunked body, rather than read it as empty."""
+    meta = request.META
+    chunked = "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower()
+    if chunked and not meta.get("CONTENT_LENGTH"):
+        raise LengthRequired()
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
 
@@ -183,10 +200,10 @@ class GuardedMultipartStream:
         self._input = self._input[len(self._delimiter) :]
         self._fill(_MAX_HEADERS)
         end = self._input.find(b"\r\n\r\n")
-        if not self._input.startswith(b"\r\n") or end < 0:
-            self._in_text_part = False
+        self._in_text_part = False
+        if not self._input.startswith(b"\r\n") or end < 2:  # the last, or one without headers
             return
-        lines = self._input[2:end].split(b"\r\n") if end > 2 else []
+        lines = self._input[2:end].split(b"\r\n")
         repaired = [_repaired_header(line) for line in lines]
         self._in_text_part = not any(is_file for _, is_file in repaired)
         self._output += b"\r\n" + b"\r\n".join(line for line, _ in repaired) + b"\r\n\r\n"

@@ -50,7 +50,7 @@ from . import openapi
 from .exceptions import ProducerMismatch, exception_handler
 from .filters import EventFilterBackend, EventFilterSet, EventSequence
 from .pagination import EventPagination
-from .parsers import EventMultiPartParser, TroveJSONParser
+from .parsers import EventMultiPartParser, TroveJSONParser, refuse_unsized_body
 from .permissions import TroveAccess
 from .serializers import (
     EventAppendSerializer,
@@ -77,6 +77,10 @@ class TroveAPIMixin:
 
     def get_exception_handler(self):
         return exception_handler
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        refuse_unsized_body(request)
 
 
 def event_uuid(value: str) -> uuid.UUID:

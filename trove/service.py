@@ -21,18 +21,29 @@ from collections.abc import Container, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from django.utils import timezone
 
 from trove import schemas, signals
 from trove.conf import trove_settings
 from trove.documents import Event, EventId, FileRecord, Link, SchemaRef, parse_event_uuid
-from trove.exceptions import InvalidEvent, NotFound, VersionConflict
+from trove.exceptions import InvalidEvent, InvalidSchema, NotFound, QueryError, VersionConflict
 from trove.jsonvalues import json_problems
+from trove.limits import (
+    MAX_SCHEMA_VERSION,
+    content_type_problems,
+    depth_problems,
+    filename_problems,
+    name_problems,
+    schema_version_problems,
+)
 from trove.query import EventQuery
 from trove.storage.base import TransactionalStorage
 from trove.storage.handler import storages
+
+if TYPE_CHECKING:  # models import only once the app registry is ready
+    from trove.models import EventSchema
 
 __all__ = [
     "NewFile",
@@ -53,13 +64,7 @@ __all__ = [
     "transaction",
 ]
 
-register_schema = schemas.register_schema
 logger = logging.getLogger(__name__)
-
-#: The longest producer / schema id and schema version, as the ORM's columns hold them;
-#: applied on every backend so that none accepts what another would refuse.
-MAX_NAME = 200
-MAX_SCHEMA_VERSION = 50
 
 
 @dataclass(frozen=True)
@@ -196,6 +201,32 @@ def _store_file(new: NewFile | FileReference) -> FileRecord:
     return stored.record
 
 
+# Schemas ---------------------------------------------------------------------------
+
+
+def register_schema(
+    schema_id: str, version: str, schema: dict[str, Any], *, description: str = ""
+) -> EventSchema:
+    """Register a JSON Schema under (id, version) (see :func:`trove.schemas.register_schema`),
+    after the checks every entry point shares: the id and version are names every backend
+    keeps (a version also names a URL segment, so no ``/``), and the document nests no
+    deeper than ``TROVE["max_json_depth"]``."""
+    problems = name_problems(schema_id, "id") + schema_version_problems(version)
+    problems += depth_problems(schema, "schema")
+    if not problems:
+        problems = json_problems(schema, "schema") + json_problems(description, "description")
+    if problems:
+        raise InvalidSchema("; ".join(p["message"] for p in problems), problems=problems)
+    return schemas.register_schema(schema_id, version, schema, description=description)
+
+
+def is_registered(schema_id: str, version: str, schema: dict[str, Any]) -> bool:
+    """Whether exactly this document is registered under (id, version) already, so that
+    registering it again changes nothing (and needs no permission to register)."""
+    row = schemas.get_schema(schema_id, version)
+    return row is not None and row.schema == schema
+
+
 # Writing ---------------------------------------------------------------------------
 
 
@@ -209,39 +240,57 @@ def _schema_ref(schema: str | SchemaRef | dict[str, Any]) -> SchemaRef:
         ref = schema
     else:
         raise InvalidEvent(f"schema must be an id or {{id, version}}, not {schema!r}.")
-    problems = json_problems([ref.id, ref.version or ""], "schema")
-    if len(ref.id) > MAX_NAME or len(ref.version or "") > MAX_SCHEMA_VERSION:
-        problems.append({"field": "schema", "message": "schema id or version is too long."})
+    problems = name_problems(ref.id, "schema", label="The schema id")
+    if ref.version is not None:
+        problems += name_problems(
+            ref.version, "schema", MAX_SCHEMA_VERSION, label="The schema version"
+        )
     if problems:
         raise InvalidEvent("Invalid schema reference.", problems=problems)
     return ref
 
 
 def _coerce_files(files: Iterable[Any]) -> list[NewFile | FileReference]:
+    """The files to attach, each checked before any is stored: a content type that is a
+    media type (it becomes a header when the file is served) and a file name any backend
+    can keep."""
     result = []
-    for item in files:
-        if isinstance(item, NewFile | FileReference):
-            result.append(item)
-        elif isinstance(item, dict):
-            result.append(NewFile.from_document(item))
-        else:
+    problems = []
+    for index, item in enumerate(files):
+        if isinstance(item, dict):
+            item = NewFile.from_document(item)
+        elif not isinstance(item, NewFile | FileReference):
             raise InvalidEvent(f"A file must be a NewFile, FileReference or object, not {item!r}.")
+        problems += content_type_problems(item.content_type, f"files[{index}].contentType")
+        problems += filename_problems(item.filename, f"files[{index}].filename")
+        result.append(item)
+    if problems:
+        raise InvalidEvent("; ".join(p["message"] for p in problems), problems=problems)
     return result
+
+
+def _check_links(links: Sequence[Link]) -> None:
+    """Link types are names; link metadata is JSON every backend keeps, within the depth."""
+    problems = []
+    for index, link in enumerate(links):
+        field = f"links[{index}].metadata"
+        problems += name_problems(link.type, f"links[{index}].type")
+        problems += depth_problems(link.metadata, field) or json_problems(link.metadata, field)
+    if problems:
+        raise InvalidEvent("; ".join(p["message"] for p in problems), problems=problems)
 
 
 def _check_shape(producer: Any, payload: Any, metadata: Any) -> None:
     """Refuse, on every backend alike, what some backend could not store (see jsonvalues)."""
+    problems = depth_problems(payload, "payload") + depth_problems(metadata, "metadata")
+    if problems:  # measured first: a value this deep is not walked any further
+        raise InvalidEvent("; ".join(p["message"] for p in problems), problems=problems)
     problems = json_problems(payload, "payload") + json_problems(metadata, "metadata")
     if not isinstance(payload, dict):
         problems.append({"field": "payload", "message": "payload must be a JSON object."})
     if not isinstance(metadata, dict):
         problems.append({"field": "metadata", "message": "metadata must be a JSON object."})
-    if not isinstance(producer, str) or not producer:
-        problems.append({"field": "producer", "message": "producer must be a non-empty string."})
-    elif len(producer) > MAX_NAME:
-        problems.append({"field": "producer", "message": f"producer is longer than {MAX_NAME}."})
-    else:
-        problems.extend(json_problems(producer, "producer"))
+    problems += name_problems(producer, "producer")
     if problems:
         raise InvalidEvent("; ".join(p["message"] for p in problems), problems=problems)
 
@@ -372,6 +421,7 @@ def _new_draft(
         links=tuple(Link.from_dict(link) for link in links),
         metadata=metadata,
     )
+    _check_links(draft.links)
     return draft, _coerce_files(files)
 
 
@@ -473,6 +523,8 @@ def append_version(
         links=previous.links if links is None else tuple(Link.from_dict(x) for x in links),
         metadata=metadata,
     )
+    if links is not None:
+        _check_links(draft.links)
     return _write(draft, _coerce_files(files))
 
 
@@ -498,14 +550,23 @@ def get_versions(event_id: uuid.UUID | str) -> list[Event]:
     return versions
 
 
+def parse_query(query: EventQuery | dict[str, Any] | None) -> EventQuery:
+    """``EventQuery.parse``, after refusing a query document nested past ``max_json_depth``."""
+    if not isinstance(query, EventQuery):
+        problems = depth_problems(query, "query")
+        if problems:
+            raise QueryError(problems[0]["message"], problems=problems)
+    return EventQuery.parse(query)
+
+
 def query_events(query: EventQuery | dict[str, Any] | None = None) -> list[Event]:
     """The latest versions matching an EventQuery (dict form of SPEC §3 or parsed)."""
-    return storages.events.query_events(EventQuery.parse(query))
+    return storages.events.query_events(parse_query(query))
 
 
 def count_events(query: EventQuery | dict[str, Any] | None = None) -> int:
     """How many latest versions match, ignoring limit and offset."""
-    return storages.events.count_events(EventQuery.parse(query))
+    return storages.events.count_events(parse_query(query))
 
 
 def get_links(

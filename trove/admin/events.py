@@ -28,10 +28,11 @@ import trove
 from trove import schemas
 from trove.admin.browse import browser_for
 from trove.admin.diff import Change, json_changes
-from trove.admin.files import file_response, is_previewable_image, text_preview
+from trove.admin.files import text_preview
 from trove.admin.listing import NEWEST_FIRST, OLDEST_FIRST, EventListing
 from trove.admin.overview import daily_chart
 from trove.documents import Event, FileRecord, Link
+from trove.downloads import file_response, is_previewable_image
 from trove.exceptions import NotFound, TroveError
 from trove.query import EventQuery
 from trove.storage.handler import storages

@@ -7,19 +7,29 @@ The views install :func:`exception_handler` themselves, so no project setting is
 
 Status codes: 400 malformed request or query; 401/403 not authenticated (DRF answers
 401 when the first authentication class can challenge, else 403); 403 not allowed;
-404 unknown event, version, file or schema; 409 version conflict; 413 a file larger than
-``TROVE["max_file_size"]`` (or a request larger than Django accepts); 422 a payload that
+404 unknown event, version, file or schema; 409 version conflict; 411 a chunked body
+(Django reads none without a length); 413 a file larger than ``TROVE["max_file_size"]``,
+or a JSON body (or the text parts of a multipart one) larger than
+``TROVE["max_request_size"]`` or than Django accepts; 422 a payload that
 fails its schema (every violation listed), an unregistered schema in strict mode, or
 file bytes that do not match their declared hash; 503 a storage backend unreachable.
+
+Messages are for clients, so none carries what only the operator should see: a storage
+failure (5xx) answers which role failed and nothing else, and an error translated from a
+database's, file system's or object store's own error answers its class's plain message.
+The full message, with paths, aliases and the native text, goes to the log.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
+from types import TracebackType
 from typing import Any
 
 from django.core.exceptions import NON_FIELD_ERRORS, RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import Error as DatabaseError
 from django.http import Http404
 from rest_framework import exceptions as drf
 from rest_framework import status
@@ -38,6 +48,7 @@ from trove.exceptions import (
     TroveError,
     VersionConflict,
 )
+from trove.storage.handler import storages
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +101,50 @@ def flatten_problems(detail: Any, field: str = "") -> list[dict[str, Any]]:
     return [{"field": field, "message": str(detail)}]
 
 
+def failing_role(traceback: TracebackType | None) -> str | None:
+    """The storage role (``events``, ``files``, ``links``) whose method the error left
+    from, found as the innermost frame of the traceback running on a configured storage."""
+    roles = {}
+    for role in ("links", "files", "events"):  # events last: it names a shared instance
+        try:
+            roles[id(storages[role])] = role
+        except Exception:  # a role that cannot even be built did not raise this error
+            continue
+    found = None
+    while traceback is not None:
+        owner = traceback.tb_frame.f_locals.get("self")
+        if owner is not None and id(owner) in roles:
+            found = roles[id(owner)]
+        traceback = traceback.tb_next
+    return found
+
+
+def _is_native(error: BaseException | None) -> bool:
+    """Whether ``error`` is a storage's own (database, file system, object store) error."""
+    if error is None or isinstance(error, TroveError):
+        return False
+    if isinstance(error, DatabaseError | sqlite3.Error | OSError):
+        return True
+    return type(error).__module__.split(".")[0] in ("botocore", "boto3", "psycopg", "psycopg2")
+
+
+def _from_trove(exc: TroveError, code: int) -> dict:
+    """The error body of a Trove error, without what only the operator should read."""
+    if code >= 500:
+        role = failing_role(exc.__traceback__)
+        storage = f"The {role} storage" if role else "A storage backend"
+        if isinstance(exc, StorageUnavailable):
+            message = f"{storage} is unavailable; try again later."
+        else:
+            message = f"{storage} failed; the server log has the details."
+        logger.error("Storage failure: %s", exc.message, exc_info=exc)
+        return error_body(exc.code, message)
+    if _is_native(exc.__cause__):
+        logger.warning("Storage refused a request: %s", exc.message, exc_info=exc)
+        return error_body(exc.code, "A storage refused a value of this request.")
+    return error_body(exc.code, exc.message, exc.problems)
+
+
 def _from_drf(exc: drf.APIException) -> tuple[int, dict, dict[str, str]]:
     headers = {}
     if getattr(exc, "auth_header", None):
@@ -115,9 +170,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     headers: dict[str, str] = {}
     if isinstance(exc, TroveError):
         code = next(code for cls, code in TROVE_STATUS if isinstance(exc, cls))
-        body = error_body(exc.code, exc.message, exc.problems)
-        if code >= 500:
-            logger.error("Storage failure: %s", exc.message, exc_info=exc)
+        body = _from_trove(exc, code)
     elif isinstance(exc, Http404):
         code, body = 404, error_body("not_found", str(exc) or "Not found.")
     elif isinstance(exc, DjangoPermissionDenied):

@@ -29,6 +29,7 @@ import trove
 from trove.documents import Event, parse_instant
 from trove.exceptions import QueryError
 from trove.jsonvalues import json_problems
+from trove.limits import depth_problems
 from trove.query import EventQuery
 
 #: Query parameters of the list view that are not filters.
@@ -173,8 +174,13 @@ class PayloadValueField(forms.Field):
         text = value[0]
         try:
             parsed = json.loads(text, parse_constant=_no_constant)
+        except RecursionError:
+            raise invalid("The value is nested too deeply.") from None
         except ValueError:
             parsed = text
+        problems = depth_problems(parsed, self.label or "")
+        if problems:
+            raise invalid(*(p["message"] for p in problems))
         _check_text([parsed], self.label or "")
         return parsed
 

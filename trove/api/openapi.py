@@ -14,8 +14,10 @@ from drf_spectacular.extensions import OpenApiFilterExtension
 from drf_spectacular.plumbing import build_parameter_type
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 
+from trove.limits import MAX_NAME
+
 from .filters import EventFilterSet, InstantFilter, RepeatableFilter, SortFilter
-from .serializers import MAX_NAME, ErrorSerializer
+from .serializers import ErrorSerializer
 
 _FILTER_SCHEMAS: tuple[tuple[type, dict[str, Any]], ...] = (
     (RepeatableFilter, {"type": "array", "items": {"type": "string"}}),
@@ -58,7 +60,9 @@ def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
         403: "Not authenticated, or not allowed.",
         404: "No such event, version, file or schema.",
         409: "Version conflict.",
-        413: "A file is larger than TROVE['max_file_size'], or the request is too large.",
+        411: "A chunked request body: send it with a Content-Length.",
+        413: "A file is larger than TROVE['max_file_size'], or the JSON body (or the text "
+        "parts of a multipart body) is larger than TROVE['max_request_size'].",
         415: "Unsupported content type.",
         422: "The payload fails its schema (every violation listed), the schema is not "
         "registered in strict mode, or file bytes do not match their declared hash.",
@@ -70,7 +74,7 @@ def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
 
 
 READ_ERRORS = (401, 403, 503)
-WRITE_ERRORS = (400, 401, 403, 409, 413, 415, 422, 503)
+WRITE_ERRORS = (400, 401, 403, 409, 411, 413, 415, 422, 503)
 
 _EVENT_PARTS: dict[str, Any] = {
     "schema": {

@@ -11,7 +11,6 @@ OpenAPI schema only, and the schemathesis test holds the two to each other.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,17 +22,16 @@ from rest_framework import serializers
 from trove.documents import EventId, SchemaRef
 from trove.exceptions import InvalidEvent
 from trove.jsonvalues import json_problems
+from trove.limits import (
+    MAX_FILE_FIELD,
+    MAX_HASH,
+    MAX_NAME,
+    MAX_SCHEMA_VERSION,
+    MAX_VERSION,
+    content_type_problems,
+    schema_version_problems,
+)
 from trove.schemas import split_inline_id
-
-#: Limits of the ORM columns, applied on every backend so that none answers differently.
-MAX_VERSION = 2**31 - 1
-MAX_NAME = 200
-MAX_SCHEMA_VERSION = 50
-MAX_FILE_FIELD = 255
-
-#: A media type as RFC 9110 writes it: ``type/subtype`` and optional ``; name=value`` pairs.
-_TOKEN = r"[A-Za-z0-9!#$%&'*+.^_`|~-]+"
-MEDIA_TYPE = re.compile(rf'^{_TOKEN}/{_TOKEN}(\s*;\s*{_TOKEN}=({_TOKEN}|"[^"\\\x00-\x1f\x7f]*"))*$')
 
 
 def raise_json_problems(value: Any, field: str = "") -> None:
@@ -234,11 +232,12 @@ class FileInputSerializer(StrictSerializer):
     data = text_field(allow_blank=True, help_text="Text, base64 text, or the URI of a reference.")
     encoding = serializers.ChoiceField(choices=["base64", "utf-8", "text"], required=False)
     isReference = serializers.BooleanField(required=False)
-    hash = text_field(80, required=False, help_text="The expected sha256:<hex> of the bytes.")
+    hash = text_field(MAX_HASH, required=False, help_text="The expected sha256:<hex> of the bytes.")
 
     def validate_contentType(self, value: str) -> str:
-        if not MEDIA_TYPE.match(value):
-            raise serializers.ValidationError(f"{value!r} is not a media type such as text/plain.")
+        problems = content_type_problems(value)
+        if problems:
+            raise serializers.ValidationError(problems[0]["message"])
         return value
 
     def validate_filename(self, value: str | None) -> str | None:
@@ -295,9 +294,10 @@ class SchemaRegistrationSerializer(StrictSerializer):
         return value
 
     def validate_version(self, value: str) -> str:
-        if "/" in value:
-            raise serializers.ValidationError("A schema version may not contain '/'.")
-        return self.validate_id(value)
+        problems = schema_version_problems(value)
+        if problems:
+            raise serializers.ValidationError(problems[0]["message"])
+        return value
 
     def validate_description(self, value: str) -> str:
         raise_json_problems(value)

@@ -7,9 +7,6 @@ with the one shape of :mod:`trove.api.exceptions` and checks access with
 
 from __future__ import annotations
 
-import mimetypes
-import re
-import unicodedata
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,9 +14,8 @@ from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS
 from django.db import transaction as db_transaction
-from django.http import FileResponse, HttpResponseRedirect
+from django.http import HttpResponseRedirect
 from django.urls import reverse
-from django.utils.cache import add_never_cache_headers
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -30,10 +26,9 @@ from drf_spectacular.utils import (
 )
 from rest_framework import status
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -44,21 +39,20 @@ from rest_framework.viewsets import GenericViewSet
 import trove
 from trove import schemas
 from trove.conf import trove_settings
-from trove.documents import Event, FileRecord, SchemaRef, format_instant
+from trove.documents import Event, SchemaRef, format_instant
+from trove.downloads import file_response
 from trove.exceptions import NotFound
 from trove.jsonvalues import json_problems
-from trove.service import NewFile
-from trove.storage.handler import storages
+from trove.limits import MAX_VERSION, content_type_problems
+from trove.service import NewFile, is_registered, parse_query
 
 from . import openapi
 from .exceptions import ProducerMismatch, exception_handler
 from .filters import EventFilterBackend, EventFilterSet, EventSequence
 from .pagination import EventPagination
-from .parsers import EventMultiPartParser
+from .parsers import EventMultiPartParser, TroveJSONParser, refuse_unsized_body
 from .permissions import TroveAccess
 from .serializers import (
-    MAX_VERSION,
-    MEDIA_TYPE,
     EventAppendSerializer,
     EventCreateSerializer,
     EventDocumentSerializer,
@@ -79,9 +73,14 @@ class TroveAPIMixin:
     """What every Trove view shares: access rules and the error shape."""
 
     permission_classes = [TroveAccess]
+    parser_classes = [TroveJSONParser]
 
     def get_exception_handler(self):
         return exception_handler
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        refuse_unsized_body(request)
 
 
 def event_uuid(value: str) -> uuid.UUID:
@@ -124,16 +123,33 @@ def documents(events: list[Event]) -> list[dict[str, Any]]:
     return [event.to_dict() for event in events]
 
 
+#: What registering a schema needs, through /api/schemas/ or inline in an event (SPEC §5).
+REGISTER_PERMISSION = "trove.add_eventschema"
+
+
 @contextmanager
-def registering_inline_schemas(items: list[dict[str, Any]]) -> Iterator[None]:
+def registering_inline_schemas(request: Request, items: list[dict[str, Any]]) -> Iterator[None]:
     """Register the inline schemas of ``items`` in the transaction that writes the events,
-    so that a failed write leaves no schema behind."""
+    so that a failed write leaves no schema behind.
+
+    An inline schema registers a schema, so the user needs ``trove.add_eventschema``
+    (403 before anything is written), unless exactly that document is registered under
+    that (id, version) already: then nothing is registered, and writing an event that
+    names it by its document needs no more than writing one that names it by id.
+    """
     inline = [item["schema"] for item in items if isinstance(item.get("schema"), InlineSchema)]
-    if not inline:
+    new = [s for s in inline if not is_registered(s.id, s.version, s.document)]
+    if new and not request.user.has_perm(REGISTER_PERMISSION):
+        names = ", ".join(sorted({f"{s.id} version {s.version}" for s in new}))
+        raise PermissionDenied(
+            f"Registering schema {names} (inline in the event) needs the "
+            f"{REGISTER_PERMISSION} permission."
+        )
+    if not new:
         yield
         return
     with db_transaction.atomic(using=DEFAULT_DB_ALIAS):
-        for schema in inline:
+        for schema in new:
             trove.register_schema(schema.id, schema.version, schema.document)
         yield
 
@@ -206,7 +222,7 @@ class EventViewSet(TroveAPIMixin, GenericViewSet):
     filter_backends = [EventFilterBackend]
     filterset_class = EventFilterSet
     pagination_class = EventPagination
-    parser_classes = [JSONParser, EventMultiPartParser]
+    parser_classes = [TroveJSONParser, EventMultiPartParser]
 
     def get_queryset(self) -> EventSequence:
         return EventSequence()
@@ -225,13 +241,13 @@ class EventViewSet(TroveAPIMixin, GenericViewSet):
             serializer = EventCreateSerializer(data=request.data, many=True, max_length=BATCH_LIMIT)
             serializer.is_valid(raise_exception=True)
             items = [self._creation(data, uploads=[]) for data in serializer.validated_data]
-            with registering_inline_schemas(serializer.validated_data):
+            with registering_inline_schemas(request, serializer.validated_data):
                 events = trove.create_events(items)
             return Response(documents(events), status=status.HTTP_201_CREATED)
         serializer = EventCreateSerializer(data=document(request))
         serializer.is_valid(raise_exception=True)
         item = self._creation(serializer.validated_data, uploads=self._uploads(request))
-        with registering_inline_schemas([serializer.validated_data]):
+        with registering_inline_schemas(request, [serializer.validated_data]):
             event = trove.create_event(**item)
         return self._created(event, "trove-event-detail", event_id=str(event.uuid))
 
@@ -273,7 +289,7 @@ class EventViewSet(TroveAPIMixin, GenericViewSet):
         arguments["expected_version"] = data.get("expectedVersion")
         if "links" not in data:
             arguments.pop("links")
-        with registering_inline_schemas([data]):
+        with registering_inline_schemas(request, [data]):
             event = trove.append_version(identifier, **arguments)
         return self._created(
             event, "trove-event-version", event_id=str(event.uuid), version=event.version
@@ -387,8 +403,8 @@ class EventViewSet(TroveAPIMixin, GenericViewSet):
         for name, parts in request.FILES.lists():
             for part in parts:
                 content_type = part.content_type or "application/octet-stream"
-                if not MEDIA_TYPE.match(content_type):
-                    raise_bad_parameter(name, f"{content_type!r} is not a media type.")
+                for problem in content_type_problems(content_type, name):
+                    raise_bad_parameter(name, problem["message"])
                 uploads.append(NewFile(part, content_type, part.name))
         return uploads
 
@@ -424,9 +440,13 @@ class QueryView(TroveAPIMixin, GenericAPIView):
     """``POST /api/query/``: the EventQuery of SPEC §3 as a JSON body."""
 
     post_reads = True
-    parser_classes = [JSONParser]
+    filter_backends = ()
     pagination_class = EventPagination
     serializer_class = EventQuerySerializer
+
+    def get_queryset(self) -> EventSequence:
+        """What the browsable API's filter form asks for; this view has no filters."""
+        return EventSequence()
 
     @extend_schema(
         summary="Query events",
@@ -437,14 +457,14 @@ class QueryView(TroveAPIMixin, GenericAPIView):
         request=EventQuerySerializer,
         responses={
             200: QueryPageSerializer,
-            **openapi.error_responses(400, 415, *openapi.READ_ERRORS),
+            **openapi.error_responses(400, 411, 413, 415, *openapi.READ_ERRORS),
         },
     )
     def post(self, request: Request) -> Response:
         body = request.data
         if not isinstance(body, dict):
             raise_bad_parameter("query", "A query must be a JSON object.")
-        query = trove.EventQuery.parse(body)
+        query = parse_query(body)
         page = self.paginator.paginate_query(query, body, request)
         return self.paginator.get_query_page_response(documents(page))
 
@@ -495,38 +515,7 @@ class FileContentView(TroveAPIMixin, APIView):
             raise NotFound(
                 f"File {record.id} is a reference to {record.uri}; Trove does not hold its bytes."
             )
-        if trove_settings.presigned_downloads:
-            url = storages.files.download_url(record.id, expires=trove_settings.presigned_expiry)
-            if url:
-                response = HttpResponseRedirect(url)
-                add_never_cache_headers(response)
-                return response
-        content_type = record.content_type if MEDIA_TYPE.match(record.content_type) else None
-        response = FileResponse(
-            trove.open_file(record.id),
-            content_type=content_type or "application/octet-stream",
-            as_attachment=True,
-            filename=download_filename(record),
-        )
-        if record.size is not None:
-            response["Content-Length"] = str(record.size)
-        response["X-Content-Type-Options"] = "nosniff"
-        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-        return response
-
-
-_PATH_SEPARATOR = re.compile(r"[\\/]")
-
-
-def download_filename(record: FileRecord) -> str:
-    """A file name safe to offer a browser: no directories, no control characters; the
-    file id (with an extension for its type) when nothing usable is left."""
-    name = _PATH_SEPARATOR.split(record.filename or "")[-1]
-    name = "".join(ch for ch in name if unicodedata.category(ch)[0] not in "CZ" or ch == " ")
-    name = name.strip(" .")
-    if name:
-        return name
-    return f"{record.id}{mimetypes.guess_extension(record.content_type.split(';')[0]) or ''}"
+        return file_response(record)
 
 
 def schema_document(row) -> dict[str, Any]:
@@ -542,8 +531,7 @@ def schema_document(row) -> dict[str, Any]:
 class SchemaListView(TroveAPIMixin, GenericAPIView):
     """``GET|POST /api/schemas/``: registered JSON Schemas, and registering one."""
 
-    write_permission = "trove.add_eventschema"
-    parser_classes = [JSONParser]
+    write_permission = REGISTER_PERMISSION
     pagination_class = EventPagination
     serializer_class = SchemaRegistrationSerializer
 
@@ -570,7 +558,7 @@ class SchemaListView(TroveAPIMixin, GenericAPIView):
         responses={
             200: SchemaDocumentSerializer,
             201: SchemaDocumentSerializer,
-            **openapi.error_responses(400, 401, 403, 409, 415),
+            **openapi.error_responses(400, 401, 403, 409, 411, 413, 415),
         },
     )
     def post(self, request: Request) -> Response:
@@ -578,7 +566,7 @@ class SchemaListView(TroveAPIMixin, GenericAPIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         existed = schemas.get_schema(data["id"], data["version"]) is not None
-        row = schemas.register_schema(
+        row = trove.register_schema(
             data["id"], data["version"], data["schema"], description=data.get("description", "")
         )
         location = request.build_absolute_uri(

@@ -32,7 +32,6 @@ import logging
 import os
 import re
 import tempfile
-import unicodedata
 import uuid
 from collections.abc import Iterator
 from typing import Any, BinaryIO, ClassVar
@@ -42,11 +41,11 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, Storage
-from django.utils.http import content_disposition_header
 from django.utils.module_loading import import_string
 
 from trove.conf import default_files_directory
 from trove.documents import FileRecord
+from trove.downloads import presigned_headers
 from trove.exceptions import (
     FileIntegrityError,
     FileTooLarge,
@@ -60,23 +59,6 @@ from trove.storage.base import FileStorage, StoredFile
 logger = logging.getLogger(__name__)
 
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
-_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
-MEDIA_TYPE = re.compile(rf'{_TOKEN}/{_TOKEN}(\s*;\s*{_TOKEN}=({_TOKEN}|"[^"\\\x00-\x1f\x7f]*"))*')
-
-
-def response_headers(record: FileRecord) -> dict[str, str]:
-    """``Content-Type`` and ``Content-Disposition`` a presigned download answers with.
-
-    Records written through the Python API may hold any text, so a content type that is
-    not a plain media type becomes ``application/octet-stream`` and the file name loses
-    directories and control characters: nothing a client sent can shape other headers.
-    """
-    content_type = record.content_type
-    if not MEDIA_TYPE.fullmatch(content_type):
-        content_type = "application/octet-stream"
-    name = re.split(r"[\\/]", record.filename or "")[-1]
-    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip(" .")
-    return {"type": content_type, "disposition": content_disposition_header(True, name)}
 
 
 class SpooledUpload(File):
@@ -627,7 +609,7 @@ class S3FileStorage(DjangoFileStorage):
             record = self._read_record(file_id)
             if record is None or record.is_reference or not record.hash:
                 return None
-            headers = response_headers(record)
+            headers = presigned_headers(record)
             return self.storage.url(
                 self.blob_name(record.hash),
                 parameters={

@@ -69,7 +69,7 @@ from .serializers import (
 BATCH_LIMIT = 1000
 
 
-class TroveAPIMixin:
+class TroveAPIMixin(APIView):
     """What every Trove view shares: access rules and the error shape."""
 
     permission_classes = [TroveAccess]

@@ -12,6 +12,8 @@ def files_in(tmp_path):
 
 
 class TestORMOnSQLite(EventStorageConformance):
+    concurrent_writers = False  # the in-memory test database; TestSQLiteFile has a file
+
     def trove_storage(self, tmp_path):
         return {"events": {"plugin": "storage-orm"}, "files": files_in(tmp_path)}
 

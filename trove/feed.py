@@ -7,7 +7,7 @@ that remembers one integer never misses a version and never sees one twice.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from trove.documents import Event
 from trove.exceptions import InvalidEvent
@@ -57,9 +57,11 @@ def tail(
     producer: str | Iterable[str] | None = None,
     *,
     wait: float = 5.0,
+    on_idle: Callable[[], None] | None = None,
 ) -> Iterator[Event | None]:
     """Versions after ``after`` as they commit, and ``None`` after each ``wait`` seconds
-    (at most) without one, so that a caller can do something while idle.
+    (at most) without one, so that a caller can do something while idle. ``on_idle`` is
+    called each time it is about to wait (to release database connections, say).
 
     With a filter, the versions it skips still move the cursor: a read that returns less
     than a page has seen every version up to the last position committed before it (no
@@ -77,6 +79,8 @@ def tail(
         if len(events) == MAX_LIMIT:
             continue
         cursor = max(cursor, committed)
+        if on_idle is not None:
+            on_idle()
         if not storage.wait_for_position(cursor, wait):
             yield None
 

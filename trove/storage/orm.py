@@ -572,8 +572,16 @@ class ORMEventStorage(EventStorage, LinkStorage, TransactionalStorage):
             return super().wait_for_position(after, timeout)
         from trove.storage.notifications import listener_for
 
+        def peek() -> int:
+            """The last position, without keeping a connection open while waiting."""
+            try:
+                return self.last_position()
+            finally:
+                if not connection.in_atomic_block:
+                    connection.close()
+
         listener = listener_for(connection.get_connection_params(), self.NOTIFY_CHANNEL)
-        return listener.wait(after, timeout, self.last_position, self.poll_interval)
+        return listener.wait(after, timeout, peek, self.poll_interval)
 
     @translate_errors
     def get_event(self, event_id: uuid.UUID, version: int | None = None) -> Event | None:

@@ -90,3 +90,13 @@ def test_a_json_directory_without_positions_gets_them_on_rebuild(tmp_path):
     [stored] = reopened.save_events([Event(EventId(uuid.uuid4(), 1), EPOCH, SchemaRef("s"), {})])
     assert stored.position == 4
     reopened.shutdown()
+
+
+def test_a_position_added_under_the_lock_is_what_serialising_the_event_gives():
+    from trove.storage.jsonfile import Document
+
+    event = Event(EventId(uuid.uuid4(), 1), EPOCH, SchemaRef("s"), {"t": "Grüße"}, metadata={})
+    spliced = Document.of(event).with_position(42)
+    expected = Document.of(event.with_changes(position=42))
+    assert (spliced.compact, spliced.content) == (expected.compact, expected.content)
+    assert spliced.event.position == 42

@@ -70,8 +70,4 @@ class Migration(migrations.Migration):
             model_name="event",
             index=models.Index(fields=["schema_id", "position"], name="trove_feed_schema"),
         ),
-        migrations.AddIndex(
-            model_name="event",
-            index=models.Index(fields=["producer", "position"], name="trove_feed_producer"),
-        ),
     ]

@@ -573,11 +573,13 @@ class ORMEventStorage(EventStorage, LinkStorage, TransactionalStorage):
         from trove.storage.notifications import listener_for
 
         def peek() -> int:
-            """The last position, without keeping a connection open while waiting."""
+            """The last position. A caller that closed its connection before waiting (the
+            event stream, so as not to hold one per open stream) does not get one back."""
+            was_open = connection.connection is not None
             try:
                 return self.last_position()
             finally:
-                if not connection.in_atomic_block:
+                if not was_open and not connection.in_atomic_block:
                     connection.close()
 
         listener = listener_for(connection.get_connection_params(), self.NOTIFY_CHANNEL)

@@ -39,7 +39,7 @@ from .serializers import EventDocumentSerializer
 from .views import IgnoreAcceptNegotiation, TroveAPIMixin, raise_bad_parameter
 
 DEFAULT_LIMIT = 100
-MAX_LIMIT = 1000
+MAX_LIMIT = feed.MAX_LIMIT
 #: Seconds a stream stays open by default, and at most.
 DEFAULT_TIMEOUT = 300
 MAX_TIMEOUT = 3600

@@ -21,6 +21,7 @@ on SQLite, an empty write-ahead log).
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import tempfile
@@ -60,8 +61,11 @@ PRODUCER = "bench"
 CHECKPOINT = "PRAGMA wal_checkpoint(TRUNCATE)"
 COLUMNS = (
     "event_id, version, is_latest, created_at, producer, schema_id, schema_version, "
-    "payload, metadata, files, links"
+    "payload, metadata, files, links, position"
 )
+#: The raw references number their rows from a counter in this process (no lock: one
+#: writer), as the position column needs; Trove's own writers serialise on a counter row.
+_positions = itertools.count(1)
 
 
 def payload(i: int) -> dict[str, Any]:
@@ -168,13 +172,14 @@ def sqlite_row(p: dict[str, Any]) -> tuple:
         "{}",
         "[]",
         "[]",
+        next(_positions),
     )
 
 
 class RawSQLite:
     """``sqlite3`` on the same file as ``storage-sqlite``, with its durability settings."""
 
-    insert = f"INSERT INTO trove_event ({COLUMNS}) VALUES ({', '.join(['?'] * 11)})"
+    insert = f"INSERT INTO trove_event ({COLUMNS}) VALUES ({', '.join(['?'] * 12)})"
 
     def __init__(self, path: Path) -> None:
         import sqlite3
@@ -231,13 +236,14 @@ def postgres_row(p: dict[str, Any]) -> tuple:
         Jsonb({}),
         Jsonb([]),
         Jsonb([]),
+        next(_positions),
     )
 
 
 class RawPostgreSQL:
     """``psycopg`` on the same database and table as ``storage-orm``."""
 
-    insert = f"INSERT INTO trove_event ({COLUMNS}) VALUES ({', '.join(['%s'] * 11)})"
+    insert = f"INSERT INTO trove_event ({COLUMNS}) VALUES ({', '.join(['%s'] * 12)})"
 
     def __init__(self, url: str) -> None:
         import psycopg

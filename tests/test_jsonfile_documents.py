@@ -54,8 +54,9 @@ def test_each_version_is_a_readable_json_document(store, directory):
     storage = store()
     first = event({"title": "Grüße", "n": 1})
     second = event({"title": "v2"}, event_id=first.uuid, version=2)
-    storage.save_events([first, second])
-    for version in (first, second):
+    stored = storage.save_events([first, second])
+    assert [version.position for version in stored] == [1, 2]
+    for version in stored:
         path = storage.document_path(first.uuid, version.version)
         assert path.parent.parent.parent == directory / "events"
         assert path.name == f"{first.uuid}.{version.version}.json"
@@ -134,7 +135,7 @@ def test_rolled_back_scopes_leave_no_trace(store, directory):
 def test_reads_inside_a_transaction_see_its_own_versions(store):
     storage = store()
     a, b, c = event({"state": "draft"}), event({"state": "draft"}), event({"state": "final"})
-    storage.save_events([a, b, c])
+    a, b, c = storage.save_events([a, b, c])
     storage.begin_transaction()
     a2 = event({"state": "final"}, event_id=a.uuid, version=2)
     storage.save_event(a2)

@@ -138,8 +138,7 @@ def test_a_failed_commit_leaves_nothing_behind(store, directory, monkeypatch):
 
 def test_a_leftover_temporary_file_is_never_read_as_an_event(store):
     storage = store()
-    first = event({"v": 1})
-    storage.save_event(first)
+    first = storage.save_event(event({"v": 1}))
     final = storage.document_path(first.uuid, 2)
     leftover = final.with_name(f".{final.name}.0badf00d.tmp")
     leftover.write_text('{"id": {"id": "' + str(first.uuid) + '", "version": 2}, "crea')
@@ -156,8 +155,8 @@ def test_a_leftover_temporary_file_is_never_read_as_an_event(store):
 def test_a_truncated_document_is_reported_by_name_never_read_as_an_event(store):
     storage = store()
     torn, last = event({"v": 1}), event({"v": 1})
-    storage.save_events([torn, event({"v": 2}, event_id=torn.uuid, version=2)])
-    storage.save_events([last, event({"v": 2}, event_id=last.uuid, version=2)])
+    torn, _ = storage.save_events([torn, event({"v": 2}, event_id=torn.uuid, version=2)])
+    last, _ = storage.save_events([last, event({"v": 2}, event_id=last.uuid, version=2)])
     damaged = storage.document_path(last.uuid, 1)
     damaged.write_bytes(damaged.read_bytes()[:40])
     with pytest.raises(CorruptDocument, match=str(damaged)):

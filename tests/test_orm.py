@@ -12,6 +12,8 @@ def files_in(tmp_path):
 
 
 class TestORMOnSQLite(EventStorageConformance):
+    concurrent_writers = False  # the in-memory test database; TestSQLiteFile has a file
+
     def trove_storage(self, tmp_path):
         return {"events": {"plugin": "storage-orm"}, "files": files_in(tmp_path)}
 
@@ -35,3 +37,35 @@ class TestSQLiteFile(EventStorageConformance):
             "events": {"plugin": "storage-sqlite", "options": {"path": path}},
             "files": files_in(tmp_path),
         }
+
+
+@pytest.mark.django_db(transaction=True, databases="__all__")
+def test_event_committed_waits_for_the_callers_own_atomic_block(settings, tmp_path):
+    """On the ORM the signal follows Django's commit, whoever opened the transaction."""
+    from django.db import transaction
+
+    import trove
+    from trove import signals
+    from trove.storage.handler import storages
+
+    settings.TROVE = {"storage": {"events": {"plugin": "storage-orm"}, "files": files_in(tmp_path)}}
+    received = []
+
+    def receiver(sender, event, **kwargs):
+        received.append(event.payload)
+
+    signals.event_committed.connect(receiver)
+    try:
+        with transaction.atomic():
+            trove.create_event("s", {"i": 1})
+            assert received == []
+        assert received == [{"i": 1}]
+        with pytest.raises(RuntimeError):
+            with transaction.atomic():
+                trove.create_event("s", {"i": 2})
+                raise RuntimeError("the caller rolls back")
+        assert received == [{"i": 1}]
+        assert [e.payload for e in trove.read_feed()] == [{"i": 1}]
+    finally:
+        signals.event_committed.disconnect(receiver)
+        storages.close_all()

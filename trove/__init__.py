@@ -27,6 +27,7 @@ __all__ = [
     "count_events",
     "create_event",
     "create_events",
+    "follow",
     "get_backlinks",
     "get_event",
     "get_file",
@@ -35,6 +36,7 @@ __all__ = [
     "get_versions",
     "open_file",
     "query_events",
+    "read_feed",
     "register_schema",
     "transaction",
 ]
@@ -46,6 +48,8 @@ _SOURCES = {
     "Link": "trove.documents",
     "SchemaRef": "trove.documents",
     "EventQuery": "trove.query",
+    "follow": "trove.feed",
+    "read_feed": "trove.feed",
 }
 
 

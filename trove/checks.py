@@ -5,6 +5,8 @@
 - ``trove.E002``: a storage role cannot be built (unknown plugin, bad or missing options,
   a plugin that cannot fill the role).
 - ``trove.E003``: a setting has a value of the wrong type.
+- ``trove.E004``: a processor of ``TROVE["processors"]`` is malformed (its handler cannot
+  be imported, ``schema``/``producer`` are not lists of names, unknown keys).
 """
 
 from __future__ import annotations
@@ -38,7 +40,26 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     ]
     errors += _check_types(raw)
     errors += _check_storage()
+    errors += _check_processors(raw.get("processors"))
     return errors
+
+
+def _check_processors(declared: Any) -> list[Error]:
+    from trove.processors import settings_problems
+
+    if not isinstance(declared, dict):
+        return []  # trove.E003 says so
+    return [
+        Error(
+            f"TROVE['processors']: {problem}.",
+            hint="Each processor is {'handler': 'dotted.path.to.callable', 'schema': [...], "
+            "'producer': [...]}; the handler is called with each matching event.",
+            obj=f"TROVE['processors'][{name!r}]",
+            id="trove.E004",
+        )
+        for name, config in declared.items()
+        for problem in settings_problems(name, config)
+    ]
 
 
 def _check_types(raw: dict[str, Any]) -> list[Error]:

@@ -23,6 +23,7 @@ __all__ = [
     "format_instant",
     "parse_event_uuid",
     "parse_instant",
+    "parse_position",
 ]
 
 
@@ -36,6 +37,15 @@ def parse_event_uuid(value: Any) -> uuid.UUID:
         except ValueError:
             pass
     raise InvalidEvent(f"Event id {value!r} is not a UUID.")
+
+
+def parse_position(value: Any) -> int | None:
+    """A stored document's position: a positive integer, or ``None`` when it has none."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidEvent(f"Position {value!r} is not a positive integer.")
+    return value
 
 
 def format_instant(value: datetime) -> str:
@@ -169,6 +179,8 @@ class Event:
     files: tuple[FileRecord, ...] = ()
     links: tuple[Link, ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: The version's place in the store's commit order (SPEC §9); ``None`` until stored.
+    position: int | None = None
 
     @property
     def uuid(self) -> uuid.UUID:
@@ -183,7 +195,8 @@ class Event:
         return replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        """The document of SPEC §1; ``position`` comes last, and only once it is known."""
+        data = {
             "id": self.id.to_dict(),
             "createdAt": format_instant(self.created_at),
             "producer": self.producer,
@@ -193,6 +206,9 @@ class Event:
             "links": [link.to_dict() for link in self.links],
             "metadata": self.metadata,
         }
+        if self.position is not None:
+            data["position"] = self.position
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Event:
@@ -207,4 +223,5 @@ class Event:
             files=tuple(FileRecord.from_dict(f) for f in data.get("files", ())),
             links=tuple(Link.from_dict(link) for link in data.get("links", ())),
             metadata=data.get("metadata", {}),
+            position=parse_position(data.get("position")),
         )

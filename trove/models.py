@@ -65,6 +65,8 @@ class Event(models.Model):
     metadata = models.JSONField(default=dict)
     files = models.JSONField(default=list)
     links = models.JSONField(default=list)
+    #: The version's place in the store's commit order (SPEC §9), from :class:`PositionCounter`.
+    position = models.BigIntegerField(unique=True)
 
     class Meta:
         ordering = ["created_at", "event_id"]
@@ -90,10 +92,31 @@ class Event(models.Model):
                 condition=Q(is_latest=True),
                 name="trove_latest_schema",
             ),
+            # Followers filter the feed by schema; by producer, the position index is
+            # scanned instead (one index less for every write to maintain).
+            models.Index(fields=["schema_id", "position"], name="trove_feed_schema"),
         ]
 
     def __str__(self) -> str:
         return f"{self.schema_id} {self.event_id} v{self.version}"
+
+
+class PositionCounter(models.Model):
+    """The last position handed out, in one row per database.
+
+    A writer takes the next positions by updating this row inside the transaction that
+    inserts the versions. The update locks the row until that transaction ends, so
+    position assignment and commit happen one writer at a time: a writer that gets
+    position P+1 can only do so after the holder of P has committed (or rolled back, and
+    then P is handed out again, never having been visible). Hence positions become visible
+    in order and no reader ever sees P+1 before P (SPEC §9: no late arrivals).
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    last = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"last position {self.last}"
 
 
 class EventLink(models.Model):
@@ -144,3 +167,25 @@ class EventFile(models.Model):
 
     def __str__(self) -> str:
         return self.filename or str(self.file_id)
+
+
+class ProcessorPosition(models.Model):
+    """How far a processor of ``TROVE["processors"]`` has got in the feed (SPEC §9).
+
+    A handler that writes to this database runs in the transaction that moves
+    ``position`` past the version it handled, so its effects happen exactly once.
+    """
+
+    name = models.CharField(max_length=200, primary_key=True)
+    position = models.BigIntegerField(default=0, help_text="The last position handled.")
+    failures = models.PositiveIntegerField(
+        default=0, help_text="Failed attempts in a row at the next version."
+    )
+    last_error = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.position}"

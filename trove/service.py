@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from django.utils import timezone
 
-from trove import schemas, signals
+from trove import committed, schemas, signals
 from trove.conf import trove_settings
 from trove.documents import Event, EventId, FileRecord, Link, SchemaRef, parse_event_uuid
 from trove.exceptions import InvalidEvent, InvalidSchema, NotFound, QueryError, VersionConflict
@@ -146,28 +146,29 @@ def transaction() -> Iterator[None]:
         if isinstance(candidate, TransactionalStorage) and candidate not in participants:
             participants.append(candidate)
     frames = _file_frames()
-    frames.append([])
-    begun: list[TransactionalStorage] = []
-    try:
-        for storage in participants:
-            storage.begin_transaction()
-            begun.append(storage)
-        yield
-    except BaseException:
-        for storage in reversed(begun):
-            storage.rollback_transaction()
-        _discard_files(frames.pop())
-        raise
-    else:
+    with committed.scope():
+        frames.append([])
+        begun: list[TransactionalStorage] = []
         try:
-            for storage in reversed(begun):
-                storage.commit_transaction()
+            for storage in participants:
+                storage.begin_transaction()
+                begun.append(storage)
+            yield
         except BaseException:
+            for storage in reversed(begun):
+                storage.rollback_transaction()
             _discard_files(frames.pop())
             raise
-        new_files = frames.pop()
-        if frames:
-            frames[-1].extend(new_files)
+        else:
+            try:
+                for storage in reversed(begun):
+                    storage.commit_transaction()
+            except BaseException:
+                _discard_files(frames.pop())
+                raise
+            new_files = frames.pop()
+            if frames:
+                frames[-1].extend(new_files)
 
 
 def _discard_files(records: list[tuple[FileRecord, bool]]) -> None:
@@ -393,7 +394,8 @@ def _write(draft: Event, new_files: Sequence[NewFile | FileReference]) -> Event:
         _check_link_targets(draft.links)
         stored = storages.events.save_event(_with_files(draft, ()))
     signals.event_stored.send(sender=Event, event=stored)
-    return stored
+    committed.after_write([stored])
+    return committed.with_positions([stored])[0]
 
 
 def _new_draft(
@@ -486,7 +488,8 @@ def create_events(items: Iterable[dict[str, Any]]) -> list[Event]:
         _save_links(stored)
         for event in stored:
             signals.event_stored.send(sender=Event, event=event)
-    return stored
+    committed.after_write(stored)
+    return committed.with_positions(stored)
 
 
 def append_version(

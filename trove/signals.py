@@ -6,6 +6,10 @@ registering a schema sends ``schema_registering`` and ``schema_registered``. Sig
 with ``send`` (not ``send_robust``): an exception raised by a receiver of any signal before
 ``event_stored`` aborts the write and nothing is stored. A receiver of ``event_stored`` may
 create derived events, e.g. a ``note.processed`` event linked to its ``note.created`` parent.
+
+``event_committed`` is different: it is sent once per event after the write is durable
+(after the outermost transaction commits; never for one rolled back), robustly, so that a
+receiver that raises is logged and never undoes the write (see ``trove.committed``).
 """
 
 from django.dispatch import Signal
@@ -15,6 +19,7 @@ event_validated = Signal()
 event_received = Signal()
 event_storing = Signal()
 event_stored = Signal()
+event_committed = Signal()
 schema_registering = Signal()
 schema_registered = Signal()
 
@@ -24,6 +29,7 @@ HOOKS = {
     "event:received": event_received,
     "event:storing": event_storing,
     "event:stored": event_stored,
+    "event:committed": event_committed,
     "schema:registering": schema_registering,
     "schema:registered": schema_registered,
 }

@@ -23,6 +23,8 @@ SPEC_OPERATIONS = {
     ("get", "/api/events/{event_id}/linked/"),
     ("get", "/api/events/{event_id}/backlinks/"),
     ("post", "/api/query/"),
+    ("get", "/api/feed/"),
+    ("get", "/api/feed/stream/"),
     ("get", "/api/files/{file_id}/"),
     ("get", "/api/files/{file_id}/content/"),
     ("get", "/api/schemas/"),

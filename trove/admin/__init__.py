@@ -9,13 +9,15 @@ set its own ``admin.site.index_template`` keeps it (and may link
 from django.contrib import admin
 
 from trove.admin.events import EventAdmin
+from trove.admin.processors import ProcessorPositionAdmin
 from trove.admin.schemas import EventSchemaAdmin
-from trove.models import Event, EventSchema
+from trove.models import Event, EventSchema, ProcessorPosition
 
-__all__ = ["EventAdmin", "EventSchemaAdmin"]
+__all__ = ["EventAdmin", "EventSchemaAdmin", "ProcessorPositionAdmin"]
 
 admin.site.register(Event, EventAdmin)
 admin.site.register(EventSchema, EventSchemaAdmin)
+admin.site.register(ProcessorPosition, ProcessorPositionAdmin)
 
 if admin.site.index_template is None:
     admin.site.index_template = "admin/trove/index.html"

@@ -357,6 +357,9 @@ class EventDocumentSerializer(serializers.Serializer):
     files = FileDocumentSerializer(many=True)
     links = LinkDocumentSerializer(many=True)
     metadata = JSONObjectField()
+    position = serializers.IntegerField(
+        min_value=1, help_text="The version's place in the store's commit order (SPEC §9)."
+    )
 
 
 class ProblemSerializer(serializers.Serializer):

@@ -14,9 +14,10 @@ Backends translate their native errors at this boundary: a missing thing is ``No
 
 from __future__ import annotations
 
+import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO, ClassVar
 
@@ -81,6 +82,11 @@ class TransactionalStorage(ABC):
     def rollback_transaction(self) -> None:
         """Discard every write of the innermost scope."""
 
+    def on_commit(self, callback: Callable[[], None]) -> bool:
+        """Run ``callback`` once the writes made so far are durable, if this storage can
+        tell when that is (then True); False leaves it to :func:`trove.transaction`."""
+        return False
+
 
 class EventStorage(StoragePlugin):
     """Saves, gets and queries events. Versions of one id are unique and immutable."""
@@ -116,6 +122,47 @@ class EventStorage(StoragePlugin):
     def count_events(self, query: EventQuery) -> int:
         """How many latest versions match ``query`` regardless of limit and offset."""
         return len(self.query_events(query.without_paging()))
+
+    # The feed (SPEC §9) ---------------------------------------------------------------
+    #
+    # ``save_event`` and ``save_events`` return the versions with their ``position`` when
+    # the write has committed (inside an open transaction a backend may leave it unset
+    # until the commit). A position is an integer > 0, unique in the store, and positions
+    # follow commit order with no late arrivals: once any reader has seen P, no version
+    # with a position <= P becomes visible later. Rolled-back writes may leave gaps.
+
+    #: Seconds between two looks at :meth:`last_position` in the default
+    #: :meth:`wait_for_position`.
+    poll_interval: ClassVar[float] = 0.2
+
+    @abstractmethod
+    def read_feed(
+        self,
+        after: int = 0,
+        limit: int = 1000,
+        schemas: Collection[str] = (),
+        producers: Collection[str] = (),
+    ) -> list[Event]:
+        """Up to ``limit`` committed versions with a position > ``after``, in position order,
+        every version (not only the latest), optionally only of these schema ids/producers."""
+
+    @abstractmethod
+    def last_position(self) -> int:
+        """The highest committed position (0 for an empty store)."""
+
+    def wait_for_position(self, after: int, timeout: float) -> bool:
+        """Wait until a position > ``after`` has committed, at most ``timeout`` seconds.
+
+        True if one has. The default looks at :meth:`last_position` every
+        :attr:`poll_interval`; a backend that can be woken by its database does better.
+        """
+        deadline = time.monotonic() + timeout
+        while self.last_position() <= after:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            time.sleep(min(self.poll_interval, remaining))
+        return True
 
 
 class LinkStorage(StoragePlugin):

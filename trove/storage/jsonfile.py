@@ -16,8 +16,10 @@ File names are built only from parsed UUIDs and integers.
 **Writing** (a commit; every write outside a transaction is one) holds an exclusive
 ``flock`` on ``lock`` throughout, so processes commit one at a time:
 
-1. bring the index up to date with the journal (see below) and check that no version being
-   written exists yet (else :class:`~trove.exceptions.VersionConflict`);
+1. bring the index up to date with the journal (see below), check that no version being
+   written exists yet (else :class:`~trove.exceptions.VersionConflict`) and give the
+   documents the positions after the last indexed one (SPEC §9): positions are taken and
+   made visible under one lock, so they become visible in order, with no late arrivals;
 2. write the journal entry ``journal/<n+1>.jsonl`` holding every document of the commit
    (temporary file, fsync, link into place, fsync the directory): this is the commit point;
 3. write each document the same way (temporary file beside it, fsync, ``os.link`` to its
@@ -39,6 +41,8 @@ Before each read the index generation is compared with the journal's; an index t
 missing, damaged, of another format, or off by more than one entry (deleted, restored from
 another moment, copied from elsewhere) is rebuilt from the documents under the lock.
 Documents changed by hand are not detected: run ``manage.py trove_rebuild_index`` after.
+A rebuild that finds documents without a ``position`` (written before positions existed)
+numbers them after the highest one found, in ``createdAt`` order, and writes them back.
 
 **Transactions** keep their documents in memory (per thread, nested scopes) and commit
 them as one journal entry when the outermost scope commits; a rollback forgets them. Reads
@@ -62,7 +66,7 @@ import sqlite3
 import threading
 import uuid
 import weakref
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -115,6 +119,19 @@ class Document:
             raise InvalidEvent(
                 f"Event {event.uuid} version {event.version} cannot be stored as JSON: {error}."
             ) from error
+
+    def with_position(self, position: int) -> Document:
+        """This document with its ``position``, which ``to_dict`` puts last.
+
+        Positions are given under the writers' lock, so rather than serialising the event
+        again there, the key is appended to both texts: the result is byte for byte what
+        :meth:`of` makes of the positioned event.
+        """
+        if self.event.position is not None:
+            raise ValueError(f"Event {self.event.uuid} already has position {self.event.position}.")
+        compact = f'{self.compact[:-1]},"position":{position:d}}}'
+        text = self.content[:-3] + f',\n  "position": {position:d}\n}}\n'.encode()
+        return Document(self.event.with_changes(position=position), compact, text)
 
 
 def parse_document(
@@ -413,13 +430,16 @@ class JSONFileEventStorage(EventStorage, LinkStorage, TransactionalStorage):
         _in_parallel(write, targets)
         _in_parallel(_fsync_directory, sorted(changed))
 
-    def _commit(self, documents: list[Document]) -> None:
-        """Make documents durable and visible together (the protocol in the module doc)."""
+    def _commit(self, documents: list[Document]) -> list[Event]:
+        """Make documents durable and visible together (the protocol in the module doc);
+        the events as stored, with the positions they were given under the lock."""
         with self._exclusive():
             connection = self._recovered()
             for document in documents:
                 if self._path_of(document).exists():
                     raise _conflict(document.event)
+            first = index.last_position(connection) + 1
+            documents = [d.with_position(first + i) for i, d in enumerate(documents)]
             generation = self._journal_generation() + 1
             written: list[Path] = []
             try:
@@ -430,6 +450,7 @@ class JSONFileEventStorage(EventStorage, LinkStorage, TransactionalStorage):
                 self._undo(generation, written)
                 raise
             self._tidy_journal(generation)
+        return [document.event for document in documents]
 
     def _tidy_journal(self, generation: int) -> None:
         """Under the lock: drop entries before ``generation`` and temporary files of
@@ -506,8 +527,13 @@ class JSONFileEventStorage(EventStorage, LinkStorage, TransactionalStorage):
 
     @translate_errors
     def save_events(self, events: Iterable[Event]) -> list[Event]:
-        """Store versions in one commit (or in the open transaction): all or none."""
-        documents = [Document.of(event) for event in events]
+        """Store versions in one commit (or in the open transaction): all or none.
+
+        Positions are given by the commit; one the caller left on an event is dropped."""
+        documents = [
+            Document.of(event if event.position is None else event.with_changes(position=None))
+            for event in events
+        ]
         seen: set[tuple[uuid.UUID, int]] = set()
         for document in documents:
             event = document.event
@@ -523,7 +549,7 @@ class JSONFileEventStorage(EventStorage, LinkStorage, TransactionalStorage):
                 event = document.event
                 scopes[-1].setdefault(event.uuid, {})[event.version] = document
         elif documents:
-            self._commit(documents)
+            return self._commit(documents)
         return [document.event for document in documents]
 
     @translate_errors
@@ -576,6 +602,24 @@ class JSONFileEventStorage(EventStorage, LinkStorage, TransactionalStorage):
         if merged is None:
             return self._read_index(lambda connection: index.count(connection, query))
         return len(merged)
+
+    # The feed -----------------------------------------------------------------------------
+
+    @translate_errors
+    def read_feed(
+        self,
+        after: int = 0,
+        limit: int = 1000,
+        schemas: Collection[str] = (),
+        producers: Collection[str] = (),
+    ) -> list[Event]:
+        return self._read_index(
+            lambda connection: index.feed(connection, after, limit, schemas, producers)
+        )
+
+    @translate_errors
+    def last_position(self) -> int:
+        return self._read_index(index.last_position)
 
     # Links ------------------------------------------------------------------------------
 
@@ -632,16 +676,45 @@ class JSONFileEventStorage(EventStorage, LinkStorage, TransactionalStorage):
             except CorruptDocument as error:
                 logger.warning("storage-json-file: %s", error)
         report = RebuildReport()
+        unpositioned: list[Event] = []
 
         def events() -> Iterator[Event]:
+            highest = 0
             for event in self._scan(report):
                 report.documents += 1
+                if event.position is None:
+                    unpositioned.append(event)
+                    continue
+                highest = max(highest, event.position)
                 yield event
+            yield from self._give_positions(unpositioned, highest)
 
         report.events = index.replace_all(connection, events(), latest, progress)
         for problem in report.damaged:
             logger.warning("storage-json-file: not indexed: %s", problem)
         return report
+
+    def _give_positions(self, events: list[Event], highest: int) -> Iterator[Event]:
+        """Under the lock: number documents written before positions existed, after
+        ``highest`` in ``createdAt`` order (then id, then version), and write each back
+        with its position so that every later rebuild finds the same numbers."""
+        events.sort(key=lambda event: (event.created_at, str(event.uuid), event.version))
+        changed: set[Path] = set()
+        for offset, event in enumerate(events, start=1):
+            positioned = event.with_changes(position=highest + offset)
+            path = self.document_path(event.uuid, event.version)
+            _write_file(path, Document.of(positioned).content, exclusive=False)
+            changed.add(path.parent)
+            yield positioned
+        _in_parallel(_fsync_directory, sorted(changed))
+        if events:
+            logger.info(
+                "storage-json-file: gave positions %d-%d to %d documents in %s.",
+                highest + 1,
+                highest + len(events),
+                len(events),
+                self.directory,
+            )
 
     def _scan(self, report: RebuildReport) -> Iterator[Event]:
         """Every readable document, in directory order. Temporary files left by killed

@@ -2,7 +2,8 @@
 
 Per event it keeps the latest version's filter and sort columns, its payload and the rest
 of its document, so a query is answered without opening a file; per link of every
-version it keeps a row, so link filters and backlinks need no scan. It is a cache of the
+version it keeps a row, so link filters and backlinks need no scan; per version, by
+position, the feed (SPEC §9) keeps its schema, producer and document. It is a cache of the
 documents: the storage rebuilds it whenever it is missing, damaged, of another format, or
 out of step with the write journal (see ``trove.storage.jsonfile``), so nothing here is
 ever the only copy.
@@ -18,7 +19,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from trove.query import EventQuery
 from trove.storage.sql import SQLiteDialect
 
 #: Bumped when the tables change; an index of another format is rebuilt, not migrated.
-FORMAT = 1
+FORMAT = 2
 SCHEMA = (
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     """CREATE TABLE events (
@@ -55,6 +56,14 @@ SCHEMA = (
         PRIMARY KEY (source_id, source_version, position)
     ) WITHOUT ROWID""",
     "CREATE INDEX links_by_target ON links (target_id, type)",
+    """CREATE TABLE feed (
+        position INTEGER PRIMARY KEY,
+        schema_id TEXT NOT NULL,
+        producer TEXT NOT NULL,
+        document TEXT NOT NULL
+    )""",
+    "CREATE INDEX feed_by_schema ON feed (schema_id, position)",
+    "CREATE INDEX feed_by_producer ON feed (producer, position)",
 )
 UPSERT_EVENT = """
     INSERT INTO events (event_id, version, created_at, producer, schema_id, payload, envelope)
@@ -66,6 +75,7 @@ UPSERT_EVENT = """
     WHERE excluded.version > events.version
 """
 INSERT_LINK = "INSERT OR REPLACE INTO links VALUES (?, ?, ?, ?, ?, ?, ?)"
+INSERT_FEED = "INSERT OR REPLACE INTO feed VALUES (?, ?, ?, ?)"
 SET_GENERATION = "INSERT OR REPLACE INTO meta (key, value) VALUES ('generation', ?)"
 
 # Created timestamps are stored as format_instant() text: fixed width UTC, so text order
@@ -155,7 +165,7 @@ def replace_all(
     Returns how many events (distinct ids) the new index holds.
     """
     with write_transaction(connection):
-        for table in ("links", "events", "meta"):
+        for table in ("feed", "links", "events", "meta"):
             connection.execute(f"DROP TABLE IF EXISTS {table}")
         for statement in SCHEMA:
             connection.execute(statement)
@@ -206,6 +216,13 @@ def _insert(connection: sqlite3.Connection, events: list[Event]) -> None:
             for position, link in enumerate(event.links)
         ],
     )
+    connection.executemany(
+        INSERT_FEED,
+        [
+            (event.position, event.schema.id, event.producer, _compact(event.to_dict()))
+            for event in events
+        ],
+    )
 
 
 def _split(event: Event) -> tuple[str, str]:
@@ -231,6 +248,30 @@ def latest(connection: sqlite3.Connection, event_id: uuid.UUID) -> Event | None:
         f"SELECT {COLUMNS} FROM events e WHERE event_id = ?", (str(event_id),)
     ).fetchone()
     return None if row is None else decode(*row)
+
+
+def last_position(connection: sqlite3.Connection) -> int:
+    """The highest position indexed (0 when there is none)."""
+    return connection.execute("SELECT coalesce(max(position), 0) FROM feed").fetchone()[0]
+
+
+def feed(
+    connection: sqlite3.Connection,
+    after: int,
+    limit: int,
+    schemas: Collection[str],
+    producers: Collection[str],
+) -> list[Event]:
+    """Up to ``limit`` versions after position ``after``, in position order."""
+    sql = "SELECT document FROM feed WHERE position > ?"
+    params: list[Any] = [after]
+    for column, values in (("schema_id", schemas), ("producer", producers)):
+        if values:
+            sql += f" AND {column} IN ({', '.join('?' * len(values))})"
+            params.extend(values)
+    sql += " ORDER BY position LIMIT ?"
+    params.append(limit)
+    return [Event.from_dict(json.loads(row[0])) for row in connection.execute(sql, params)]
 
 
 def backlinks(

@@ -7,11 +7,13 @@ lost when the process ends. Transactions snapshot the state; they are meant for 
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import io
 import threading
 import uuid
 from abc import abstractmethod
+from collections.abc import Collection
 from typing import Any, BinaryIO, ClassVar
 
 from trove.documents import Event, EventId, FileRecord, Link
@@ -64,21 +66,55 @@ class MemoryEventStorage(_Snapshots, EventStorage, LinkStorage):
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self._versions: dict[uuid.UUID, list[Event]] = {}
+        # The feed: every version in position order, and the positions alone for bisect.
+        # The counter is not part of a transaction's snapshot: a rolled-back position is
+        # never handed out again, so a reader that saw it cannot miss its successor.
+        self._feed: list[Event] = []
+        self._positions: list[int] = []
+        self._last_position = 0
 
     def _copy_state(self) -> Any:
-        return {key: list(versions) for key, versions in self._versions.items()}
+        versions = {key: list(versions) for key, versions in self._versions.items()}
+        return versions, list(self._feed), list(self._positions)
 
     def _restore_state(self, state: Any) -> None:
-        self._versions = state
+        self._versions, self._feed, self._positions = state
 
     def save_event(self, event: Event) -> Event:
         with self._lock:
             versions = self._versions.setdefault(event.uuid, [])
             if any(v.version == event.version for v in versions):
                 raise VersionConflict(f"Event {event.uuid} version {event.version} already exists.")
+            self._last_position += 1
+            event = event.with_changes(position=self._last_position)
             versions.append(event)
             versions.sort(key=lambda v: v.version)
+            self._feed.append(event)
+            self._positions.append(event.position)
             return event
+
+    def read_feed(
+        self,
+        after: int = 0,
+        limit: int = 1000,
+        schemas: Collection[str] = (),
+        producers: Collection[str] = (),
+    ) -> list[Event]:
+        with self._lock:
+            start = bisect.bisect_right(self._positions, after)
+            found = []
+            for event in self._feed[start:]:
+                if len(found) >= limit:
+                    break
+                if (not schemas or event.schema.id in schemas) and (
+                    not producers or event.producer in producers
+                ):
+                    found.append(event)
+            return found
+
+    def last_position(self) -> int:
+        with self._lock:
+            return self._positions[-1] if self._positions else 0
 
     def get_event(self, event_id: uuid.UUID, version: int | None = None) -> Event | None:
         versions = self._versions.get(event_id, [])

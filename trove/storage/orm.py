@@ -19,14 +19,23 @@ import hashlib
 import operator
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, ClassVar
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, DataError, IntegrityError, connections, transaction
-from django.db.models import DateTimeField, Exists, F, JSONField, OuterRef, QuerySet, UUIDField
+from django.db.models import (
+    DateTimeField,
+    Exists,
+    F,
+    JSONField,
+    Max,
+    OuterRef,
+    QuerySet,
+    UUIDField,
+)
 from django.db.models.functions import Collate
 
 from trove.documents import Event, EventId, FileRecord, Link, SchemaRef
@@ -126,6 +135,11 @@ class ORMEventStorage(EventStorage, LinkStorage, TransactionalStorage):
             raise ImproperlyConfigured(f"storage-orm: no database {self.alias!r} in DATABASES.")
         self._create_payload_indexes()
 
+    def shutdown(self) -> None:
+        from trove.storage.notifications import stop_listeners
+
+        stop_listeners()
+
     @translate_errors
     def _create_payload_indexes(self) -> None:
         """On SQLite, an expression index per ``payloadIndexes`` path, on latest versions.
@@ -185,6 +199,11 @@ class ORMEventStorage(EventStorage, LinkStorage, TransactionalStorage):
         error = RuntimeError("Trove transaction rolled back")
         self._stack().pop().__exit__(RuntimeError, error, None)
 
+    def on_commit(self, callback: Callable[[], None]) -> bool:
+        """Django's ``on_commit``: after the outermost atomic block, the caller's included."""
+        transaction.on_commit(callback, using=self.alias)
+        return True
+
     # Events --------------------------------------------------------------------------
 
     def _rows(self) -> QuerySet:
@@ -201,6 +220,7 @@ class ORMEventStorage(EventStorage, LinkStorage, TransactionalStorage):
             files=tuple(FileRecord.from_dict(f) for f in row.files),
             links=tuple(Link.from_dict(link) for link in row.links),
             metadata=row.metadata,
+            position=row.position,
         )
 
     #: Fields read to rebuild an event, in the order :meth:`_from_values` takes them.
@@ -215,13 +235,14 @@ class ORMEventStorage(EventStorage, LinkStorage, TransactionalStorage):
         "files",
         "links",
         "metadata",
+        "position",
     )
 
     @staticmethod
     def _from_values(values: tuple) -> Event:
         """An event from a ``values_list(*READ_FIELDS)`` row: no model instance to build."""
         event_id, version, created_at, producer, schema_id, schema_version = values[:6]
-        payload, files, links, metadata = values[6:]
+        payload, files, links, metadata, position = values[6:]
         return Event(
             id=EventId(event_id, version),
             created_at=created_at,
@@ -231,6 +252,7 @@ class ORMEventStorage(EventStorage, LinkStorage, TransactionalStorage):
             files=tuple(FileRecord.from_dict(f) for f in files),
             links=tuple(Link.from_dict(link) for link in links),
             metadata=metadata,
+            position=position,
         )
 
     def _events(self, rows: QuerySet) -> list[Event]:
@@ -249,6 +271,7 @@ class ORMEventStorage(EventStorage, LinkStorage, TransactionalStorage):
         "metadata",
         "files",
         "links",
+        "position",
     )
     LINK_COLUMNS = (
         "source_event_id",
@@ -273,7 +296,9 @@ class ORMEventStorage(EventStorage, LinkStorage, TransactionalStorage):
     )
 
     @staticmethod
-    def _new_rows(event: Event, is_latest: bool) -> tuple[tuple, list[tuple], list[tuple]]:
+    def _new_rows(
+        event: Event, is_latest: bool, position: int | None
+    ) -> tuple[tuple, list[tuple], list[tuple]]:
         """The values of the event's row, link rows and file rows, as model field values."""
         event_id, version = event.id.id, event.id.version
         row = (
@@ -288,6 +313,7 @@ class ORMEventStorage(EventStorage, LinkStorage, TransactionalStorage):
             event.metadata,
             [f.to_dict() for f in event.files],
             [link.to_dict() for link in event.links],
+            position,
         )
         links = [
             (
@@ -339,6 +365,23 @@ class ORMEventStorage(EventStorage, LinkStorage, TransactionalStorage):
             )
         return self._plans[key]
 
+    def _adapted(self, model, columns: tuple[str, ...], rows: list[tuple]) -> list[list]:
+        """The rows with the values this database needs converted (see :meth:`_insert`)."""
+        connection = connections[self.alias]
+        _, _, converted = self._insert_plan(model, columns)
+        key = (model, columns, connection)  # adapters belong to this thread's connection
+        if key not in self._conversions:
+            self._conversions[key] = [(i, _adapter(field, connection)) for i, field in converted]
+        conversions = self._conversions[key]
+        values = []
+        for row in rows:
+            adapted = list(row)
+            for index, convert in conversions:
+                if adapted[index] is not None:
+                    adapted[index] = convert(adapted[index])
+            values.append(adapted)
+        return values
+
     def _insert(
         self, model, columns: tuple[str, ...], rows: list[tuple], *, skip_existing: bool = False
     ) -> int:
@@ -353,18 +396,8 @@ class ORMEventStorage(EventStorage, LinkStorage, TransactionalStorage):
         unique constraint (``ON CONFLICT DO NOTHING``): the count tells.
         """
         connection = connections[self.alias]
-        statement, copy, converted = self._insert_plan(model, columns)
-        key = (model, columns, connection)  # adapters belong to this thread's connection
-        if key not in self._conversions:
-            self._conversions[key] = [(i, _adapter(field, connection)) for i, field in converted]
-        conversions = self._conversions[key]
-        values = []
-        for row in rows:
-            adapted = list(row)
-            for index, convert in conversions:
-                if adapted[index] is not None:
-                    adapted[index] = convert(adapted[index])
-            values.append(adapted)
+        statement, copy, _ = self._insert_plan(model, columns)
+        values = self._adapted(model, columns, rows)
         if skip_existing:
             statement += " ON CONFLICT DO NOTHING"
         with connection.cursor() as cursor:
@@ -390,25 +423,26 @@ class ORMEventStorage(EventStorage, LinkStorage, TransactionalStorage):
         events = list(events)
         if not events:
             return events
+        if len(events) == 1 and events[0].version == 1:
+            return [self._save_new_event(events[0])]
         m = self.models
         latest: dict[uuid.UUID, int] = {}  # several versions of one event: the last is latest
         if any(event.version > 1 for event in events):
             for event in events:
                 latest[event.uuid] = max(latest.get(event.uuid, 0), event.version)
-        rows, links, files = [], [], []
-        for event in events:
-            row, event_links, event_files = self._new_rows(
-                event, latest.get(event.uuid, 1) == event.version if latest else True
-            )
-            rows.append(row)
-            links.extend(event_links)
-            files.extend(event_files)
-        if len(events) == 1 and events[0].version == 1:
-            self._save_new_event(events[0], rows[0], links, files)
-            return events
         appended = [e.uuid for e in events if e.version > 1]
         try:
             with transaction.atomic(using=self.alias):
+                # Positions first: the counter's lock is the first this write takes, so two
+                # writers appending to the same events queue on it instead of deadlocking.
+                first = self._take_positions(len(events))
+                rows, links, files = [], [], []
+                for offset, event in enumerate(events):
+                    is_latest = latest.get(event.uuid, 1) == event.version if latest else True
+                    row, event_links, event_files = self._new_rows(event, is_latest, first + offset)
+                    rows.append(row)
+                    links.extend(event_links)
+                    files.extend(event_files)
                 if appended:
                     self._rows().filter(event_id__in=appended, is_latest=True).update(
                         is_latest=False
@@ -421,34 +455,135 @@ class ORMEventStorage(EventStorage, LinkStorage, TransactionalStorage):
         except IntegrityError as error:
             names = ", ".join(f"{e.uuid} v{e.version}" for e in events[:3])
             raise VersionConflict(f"Event version already exists: {names}.") from error
-        return events
+        return [event.with_changes(position=first + i) for i, event in enumerate(events)]
 
-    def _save_new_event(self, event: Event, row: tuple, links: list, files: list) -> None:
+    # Positions -----------------------------------------------------------------------
+
+    #: The PostgreSQL channel told of each commit (the payload: its last position).
+    NOTIFY_CHANNEL = "trove_feed"
+
+    def _counter_statement(self) -> tuple[str, list[Any]]:
+        """SQL that takes ``count`` positions and returns the last (params: count, count).
+
+        It upserts :class:`~trove.models.PositionCounter`'s row; a missing row (a new or
+        flushed database) starts after the highest stored position. On PostgreSQL it also
+        sends ``NOTIFY trove_feed`` with that position, delivered only if the write commits.
+        """
+        connection = connections[self.alias]
+        quote = connection.ops.quote_name
+        counter = quote(self.models.PositionCounter._meta.db_table)
+        table = quote(self.models.Event._meta.db_table)
+        last, position = quote("last"), quote("position")
+        sql = (
+            f"INSERT INTO {counter} (id, {last}) VALUES "
+            f"(1, (SELECT coalesce(max({position}), 0) FROM {table}) + %s) "
+            f"ON CONFLICT (id) DO UPDATE SET {last} = {counter}.{last} + %s RETURNING {last}"
+        )
+        if connection.vendor == "postgresql":
+            return sql + f", pg_notify(%s, {last}::text)", [self.NOTIFY_CHANNEL]
+        return sql, []
+
+    def _take_positions(self, count: int) -> int:
+        """Reserve ``count`` consecutive positions until the open transaction ends; the first.
+
+        The caller must be inside an atomic block: the counter row stays locked until it
+        commits, which is what keeps positions in commit order (see ``PositionCounter``).
+        """
+        sql, extra = self._counter_statement()
+        with connections[self.alias].cursor() as cursor:
+            cursor.execute(sql, [count, count, *extra])
+            return cursor.fetchone()[0] - count + 1
+
+    def _insert_counted(self, row: tuple) -> int | None:
+        """PostgreSQL: take a position and insert the event row in one statement (so one
+        round trip, atomic on its own); the position, or ``None`` if the id exists."""
+        m = self.models
+        counter, extra = self._counter_statement()
+        statement, _, _ = self._insert_plan(m.Event, self.EVENT_COLUMNS)
+        statement = statement.rsplit("%s)", 1)[0] + '(SELECT "last" FROM counter))'
+        values = self._adapted(m.Event, self.EVENT_COLUMNS, [row])[0][:-1]
+        sql = f'WITH counter AS ({counter}) {statement} ON CONFLICT DO NOTHING RETURNING "position"'
+        with connections[self.alias].cursor() as cursor:
+            cursor.execute(sql, [1, 1, *extra, *values])
+            found = cursor.fetchone()
+        return None if found is None else found[0]
+
+    def _save_new_event(self, event: Event) -> Event:
         """Save version 1 of one event, the common write, in as few statements as can be.
 
         A duplicate id inserts nothing rather than failing, so no savepoint is needed to
-        keep a transaction usable after a :class:`VersionConflict`. Outside any transaction
-        an event without link or file rows is one statement, atomic on its own; in a
-        caller's own transaction a savepoint still shields it from any other failure.
+        keep a transaction usable after a :class:`VersionConflict`. On PostgreSQL, outside
+        any transaction, an event without link or file rows is one statement, atomic on its
+        own; in a caller's own transaction a savepoint still shields it from any other
+        failure.
         """
         m = self.models
         connection = connections[self.alias]
+        row, links, files = self._new_rows(event, True, None)
+        single = connection.vendor == "postgresql" and not (links or files)
         stack = self._stack()
         if not connection.in_atomic_block:
-            scope = transaction.atomic(using=self.alias) if links or files else nullcontext()
+            scope = nullcontext() if single else transaction.atomic(using=self.alias)
         elif stack and connection.atomic_blocks[-1] is stack[-1]:
             scope = nullcontext()  # this storage's scope: trove.transaction rolls it back
         else:
             scope = transaction.atomic(using=self.alias)
         with scope:
-            inserted = self._insert(m.Event, self.EVENT_COLUMNS, [row], skip_existing=True)
-            if inserted:
+            if connection.vendor == "postgresql":
+                position = self._insert_counted(row)
+            else:
+                position = self._take_positions(1)
+                row = (*row[:-1], position)
+                if not self._insert(m.Event, self.EVENT_COLUMNS, [row], skip_existing=True):
+                    position = None
+            if position is not None:
                 if links:
                     self._insert(m.EventLink, self.LINK_COLUMNS, links)
                 if files:
                     self._insert(m.EventFile, self.FILE_COLUMNS, files)
-        if not inserted:
+        if position is None:
             raise VersionConflict(f"Event version already exists: {event.uuid} v1.")
+        return event.with_changes(position=position)
+
+    @translate_errors
+    def read_feed(
+        self,
+        after: int = 0,
+        limit: int = 1000,
+        schemas: Collection[str] = (),
+        producers: Collection[str] = (),
+    ) -> list[Event]:
+        rows = self._rows().filter(position__gt=after)
+        if schemas:
+            rows = rows.filter(schema_id__in=list(schemas))
+        if producers:
+            rows = rows.filter(producer__in=list(producers))
+        return self._events(rows.order_by("position")[:limit])
+
+    @translate_errors
+    def last_position(self) -> int:
+        return self._rows().aggregate(last=Max("position"))["last"] or 0
+
+    def wait_for_position(self, after: int, timeout: float) -> bool:
+        """On PostgreSQL, woken by ``NOTIFY`` through this process's one listening
+        connection (:mod:`trove.storage.notifications`); elsewhere, by polling."""
+        connection = connections[self.alias]
+        if connection.vendor != "postgresql":
+            return super().wait_for_position(after, timeout)
+        from trove.storage.notifications import listener_for
+
+        def peek() -> int:
+            """The last position. A caller that closed its connection before waiting (the
+            event stream, so as not to hold one per open stream) does not get one back."""
+            was_open = connection.connection is not None
+            try:
+                return self.last_position()
+            finally:
+                if not was_open and not connection.in_atomic_block:
+                    connection.close()
+
+        listener = listener_for(connection.get_connection_params(), self.NOTIFY_CHANNEL)
+        return listener.wait(after, timeout, peek, self.poll_interval)
 
     @translate_errors
     def get_event(self, event_id: uuid.UUID, version: int | None = None) -> Event | None:
@@ -610,5 +745,6 @@ class SQLiteEventStorage(ORMEventStorage):
         self._create_payload_indexes()
 
     def shutdown(self) -> None:
+        super().shutdown()
         if self.alias in connections.settings:
             connections[self.alias].close()

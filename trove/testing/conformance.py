@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import threading
+import time
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -56,6 +58,11 @@ class BackendFixture:
     def trove_settings(self) -> dict[str, Any]:
         """Other TROVE settings for the backend under test."""
         return {}
+
+    #: False for a database that cannot take writers on several threads at all (SQLite's
+    #: shared-cache in-memory test database answers "table is locked"); the tests with
+    #: concurrent writers then skip, saying so.
+    concurrent_writers: bool = True
 
     @pytest.fixture(autouse=True)
     def _trove_backend(self, request, settings, tmp_path):
@@ -498,6 +505,7 @@ class EventStorageConformance(BackendFixture):
 
     # Hooks ------------------------------------------------------------------------
 
+    @pytest.mark.django_db(transaction=True, databases="__all__")
     def test_hooks_fire_in_order(self, note_schema):
         recorder = SignalRecorder()
         try:
@@ -510,8 +518,11 @@ class EventStorageConformance(BackendFixture):
             "event:received",
             "event:storing",
             "event:stored",
+            "event:committed",
         ]
-        assert recorder.calls[-1][1] == event
+        # Inside its transaction a version may not have its position yet; once committed it has.
+        assert recorder.calls[-2][1].with_changes(position=event.position) == event
+        assert recorder.calls[-1][1] == event and event.position is not None
         assert recorder.calls[3][1].files == event.files
 
     @pytest.mark.parametrize(
@@ -655,6 +666,207 @@ class EventStorageConformance(BackendFixture):
             signals.event_storing.disconnect(_raise)
         with trove.open_file(first.files[0].id) as stream:
             assert stream.read() == b"shared bytes"
+
+    # Positions and the feed (SPEC §9) ---------------------------------------------
+
+    def test_every_stored_version_gets_a_position_in_write_order(self):
+        first = trove.create_event("s", {"i": 1})
+        second = trove.create_event("s", {"i": 2})
+        again = trove.append_version(first.uuid, {"i": 3})
+        positions = [first.position, second.position, again.position]
+        assert all(isinstance(p, int) and p > 0 for p in positions)
+        assert positions == sorted(set(positions))
+        assert trove.get_event(first.uuid, 1).position == first.position
+        assert trove.get_event(first.uuid).to_dict()["position"] == again.position
+        assert [v.position for v in trove.get_versions(first.uuid)] == [positions[0], positions[2]]
+        assert trove.query_events({"sort": [{"field": "createdAt"}]})[0].position == second.position
+        assert (
+            "position"
+            not in Event(EventId(uuid.uuid4(), 1), first.created_at, SchemaRef("s"), {}).to_dict()
+        )
+        assert storages.events.last_position() == again.position
+
+    def test_the_feed_holds_every_version_in_position_order(self):
+        a = trove.create_event("order.placed", {"n": 1}, producer="web")
+        b = trove.create_event("note.created", {"n": 2}, producer="api")
+        a2 = trove.append_version(a.uuid, {"n": 3})
+        c = trove.create_event("order.placed", {"n": 4}, producer="api")
+        everything = trove.read_feed()
+        assert [(e.uuid, e.version) for e in everything] == [
+            (a.uuid, 1),
+            (b.uuid, 1),
+            (a.uuid, 2),
+            (c.uuid, 1),
+        ]
+        assert everything[2] == a2 and everything[0].payload == {"n": 1}
+        assert trove.read_feed(after=b.position) == [a2, c]
+        assert trove.read_feed(after=a.position, limit=2) == [b, a2]
+        assert trove.read_feed(after=c.position) == []
+        assert trove.read_feed(schema="order.placed") == [everything[0], a2, c]
+        assert trove.read_feed(producer=["api"]) == [b, c]
+        assert trove.read_feed(schema="order.placed", producer="api") == [c]
+        for bad in ({"after": -1}, {"limit": 0}, {"limit": 1001}, {"after": "1"}, {"schema": 5}):
+            with pytest.raises(InvalidEvent):
+                trove.read_feed(**bad)
+
+    def test_a_batch_gets_consecutive_positions_in_its_order(self):
+        before = trove.create_event("s", {"i": -1})
+        created = trove.create_events([{"schema": "s", "payload": {"i": i}} for i in range(150)])
+        positions = [e.position for e in created]
+        assert positions == sorted(positions) and positions[0] > before.position
+        assert len(set(positions)) == 150
+        feed = trove.read_feed(after=before.position)
+        assert [e.payload["i"] for e in feed] == list(range(150))
+        assert [e.position for e in feed] == positions
+
+    def test_rolled_back_versions_never_reach_the_feed(self):
+        kept = trove.create_event("s", {"i": "kept"})
+        with pytest.raises(RuntimeError):
+            with trove.transaction():
+                trove.create_event("s", {"i": "gone"})
+                trove.append_version(kept.uuid, {"i": "gone too"})
+                raise RuntimeError("abort")
+        later = trove.create_event("s", {"i": "later"})
+        assert [e.payload["i"] for e in trove.read_feed()] == ["kept", "later"]
+        assert later.position > kept.position
+
+    def test_a_transaction_gives_positions_in_its_order(self):
+        with trove.transaction():
+            a = trove.create_event("s", {"i": 1})
+            trove.append_version(a.uuid, {"i": 2})
+            trove.create_event("s", {"i": 3})
+        feed = trove.read_feed()
+        assert [e.payload["i"] for e in feed] == [1, 2, 3]
+        assert [e.position for e in feed] == sorted({e.position for e in feed})
+
+    @pytest.mark.django_db(transaction=True, databases="__all__")
+    def test_concurrent_writers_and_a_tailing_reader_agree(self):
+        """Writers in threads hold transactions open after taking positions; a reader that
+        only ever asks for what is after the last position it saw still gets everything."""
+        if not self.concurrent_writers:
+            pytest.skip("this database cannot take concurrent writers")
+        acknowledged: list[tuple[uuid.UUID, int]] = []
+        seen: list[Event] = []
+        failures: list[BaseException] = []
+        done = threading.Event()
+
+        def write(writer: int) -> None:
+            try:
+                for i in range(12):
+                    with trove.transaction():
+                        event = trove.create_event("s", {"w": writer, "i": i})
+                        time.sleep(0.002 * (i % 3))  # positions taken, commit still to come
+                        again = trove.append_version(event.uuid, {"w": writer, "i": i, "v": 2})
+                    acknowledged.extend([(event.uuid, 1), (again.uuid, 2)])
+            except BaseException as error:  # reported by the main thread
+                failures.append(error)
+            finally:
+                _close_connections()
+
+        def read() -> None:
+            try:
+                while True:
+                    finished = done.is_set()
+                    after = seen[-1].position if seen else 0
+                    seen.extend(trove.read_feed(after=after))
+                    if finished:
+                        return
+            except BaseException as error:
+                failures.append(error)
+            finally:
+                _close_connections()
+
+        reader = threading.Thread(target=read)
+        writers = [threading.Thread(target=write, args=(n,)) for n in range(4)]
+        reader.start()
+        for thread in writers:
+            thread.start()
+        for thread in writers:
+            thread.join(120)
+        done.set()
+        reader.join(120)
+        assert not failures, failures
+        positions = [e.position for e in seen]
+        assert positions == sorted(set(positions))
+        assert sorted((e.uuid, e.version) for e in seen) == sorted(acknowledged)
+        assert len(acknowledged) == 96
+
+    def test_follow_yields_what_commits_after_the_start(self):
+        first = trove.create_event("s", {"i": 1})
+        trove.create_event("other", {"i": 2})
+        follower = trove.follow(after=0, schema="s")
+        assert next(follower) == first
+        third = trove.create_event("s", {"i": 3})
+        assert next(follower) == third
+        follower.close()
+
+    # event:committed ------------------------------------------------------------------
+
+    @pytest.mark.django_db(transaction=True, databases="__all__")
+    def test_committed_fires_once_per_event_after_the_outermost_commit(self):
+        received: list[tuple[Event, bool]] = []
+
+        def receiver(sender, event, **kwargs):
+            received.append(event)
+
+        signals.event_committed.connect(receiver)
+        try:
+            single = trove.create_event("s", {"i": 0})
+            assert received == [single]
+            with trove.transaction():
+                a = trove.create_event("s", {"i": 1})
+                with trove.transaction():
+                    b = trove.create_event("s", {"i": 2})
+                assert received == [single]
+            assert [(e.uuid, e.version) for e in received[1:]] == [(a.uuid, 1), (b.uuid, 1)]
+            assert all(e.position is not None for e in received)
+            batch = trove.create_events([{"schema": "s", "payload": {"i": i}} for i in (3, 4)])
+            assert [e.uuid for e in received[3:]] == [e.uuid for e in batch]
+            assert len(received) == 5
+        finally:
+            signals.event_committed.disconnect(receiver)
+
+    @pytest.mark.django_db(transaction=True, databases="__all__")
+    def test_committed_never_fires_for_a_rolled_back_write(self):
+        received: list[Event] = []
+
+        def receiver(sender, event, **kwargs):
+            received.append(event)
+
+        signals.event_committed.connect(receiver)
+        try:
+            with pytest.raises(RuntimeError):
+                with trove.transaction():
+                    trove.create_event("s", {"i": "gone"})
+                    raise RuntimeError("abort")
+            with trove.transaction():
+                kept = trove.create_event("s", {"i": "kept"})
+                with pytest.raises(RuntimeError):
+                    with trove.transaction():
+                        trove.create_event("s", {"i": "inner, gone"})
+                        raise RuntimeError("inner abort")
+            with pytest.raises(VersionConflict):
+                trove.create_event("s", {}, event_id=kept.uuid)
+        finally:
+            signals.event_committed.disconnect(receiver)
+        assert [e.payload for e in received] == [{"i": "kept"}]
+
+    @pytest.mark.django_db(transaction=True, databases="__all__")
+    def test_a_failing_committed_receiver_is_logged_and_the_write_stays(self, caplog):
+        signals.event_committed.connect(_raise)
+        try:
+            event = trove.create_event("s", {"i": 1})
+        finally:
+            signals.event_committed.disconnect(_raise)
+        assert trove.get_event(event.uuid) == event
+        assert "receiver refused" in caplog.text and str(event.uuid) in caplog.text
+
+
+def _close_connections() -> None:
+    """A thread's database connections, closed as Django closes a request's."""
+    from django.db import connections
+
+    connections.close_all()
 
 
 class FileStorageConformance(BackendFixture):

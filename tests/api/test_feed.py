@@ -1,0 +1,94 @@
+"""``GET /api/feed/`` on every backend, and the argument checks of the feed stream.
+
+The stream itself is tested against a real server (``tests/test_feed_server.py``)."""
+
+from __future__ import annotations
+
+import pytest
+
+import trove
+
+pytestmark = pytest.mark.django_db(databases="__all__")
+
+
+def test_the_feed_pages_through_every_version_by_position(backend, reader):
+    a = trove.create_event("order.placed", {"n": 1}, producer="web")
+    b = trove.create_event("note.created", {"n": 2}, producer="api")
+    a2 = trove.append_version(a.uuid, {"n": 3})
+    response = reader.get("/api/feed/", {"limit": 2})
+    assert response.status_code == 200
+    page = response.json()
+    assert set(page) == {"results", "position", "next"}
+    assert [e["position"] for e in page["results"]] == [a.position, b.position]
+    assert page["position"] == b.position
+    following = reader.get(page["next"]).json()
+    assert [(e["id"]["id"], e["id"]["version"]) for e in following["results"]] == [(str(a.uuid), 2)]
+    assert following["results"][0] == a2.to_dict()
+    empty = reader.get(following["next"]).json()
+    assert empty["results"] == [] and empty["position"] == a2.position
+    assert "after=" + str(a2.position) in empty["next"]
+
+
+def test_the_feed_filters_by_schema_and_producer(backend, reader):
+    a = trove.create_event("order.placed", {}, producer="web")
+    b = trove.create_event("note.created", {}, producer="api")
+    c = trove.create_event("order.placed", {}, producer="api")
+
+    def positions(query):
+        return [e["position"] for e in reader.get("/api/feed/", query).json()["results"]]
+
+    assert positions({"schema": "order.placed"}) == [a.position, c.position]
+    assert positions({"producer": ["web", "api"]}) == [a.position, b.position, c.position]
+    assert positions({"schema": "order.placed", "producer": "api"}) == [c.position]
+    page = reader.get("/api/feed/", {"schema": "order.placed", "limit": 1}).json()
+    assert "schema=order.placed" in page["next"]
+    assert positions({"after": a.position, "schema": "order.placed"}) == [c.position]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"after": "-1"},
+        {"after": "x"},
+        {"after": str(2**63)},
+        {"limit": "0"},
+        {"limit": "1.5"},
+        {"schema": ""},
+        {"producer": "a\x00b"},
+    ],
+)
+def test_bad_feed_parameters_are_a_400_in_the_error_shape(memory, reader, query):
+    trove.create_event("s", {})
+    paths = ["/api/feed/"] if "limit" in query else ["/api/feed/", "/api/feed/stream/"]
+    for path in paths:
+        response = reader.get(path, query)
+        assert response.status_code == 400, (path, query)
+        assert response.json()["error"]["code"] == "invalid_request"
+
+
+def test_limit_is_capped_and_reading_needs_a_user(memory, reader):
+    trove.create_events([{"schema": "s", "payload": {"i": i}} for i in range(1005)])
+    assert len(reader.get("/api/feed/", {"limit": "5000"}).json()["results"]) == 1000
+    assert len(reader.get("/api/feed/").json()["results"]) == 100
+    from rest_framework.test import APIClient
+
+    for path in ("/api/feed/", "/api/feed/stream/"):
+        assert APIClient().get(path).status_code in (401, 403)
+
+
+def test_stream_bounds_its_timeout_and_last_event_id(memory, reader):
+    assert reader.get("/api/feed/stream/", {"timeout": "0"}).status_code == 400
+    assert reader.get("/api/feed/stream/", {"timeout": "3601"}).status_code == 400
+    bad = reader.get("/api/feed/stream/", HTTP_LAST_EVENT_ID="seven")
+    assert bad.status_code == 400 and "Last-Event-ID" in bad.json()["error"]["message"]
+
+
+def test_the_openapi_document_describes_the_feed(memory, reader):
+    document = reader.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    page = document["paths"]["/api/feed/"]["get"]
+    assert {p["name"] for p in page["parameters"]} >= {"after", "limit", "schema", "producer"}
+    stream = document["paths"]["/api/feed/stream/"]["get"]
+    assert "text/event-stream" in stream["responses"]["200"]["content"]
+    assert {p["name"] for p in stream["parameters"]} >= {"after", "timeout", "Last-Event-ID"}
+    event = document["components"]["schemas"]["EventDocument"]
+    assert "position" in event["properties"]

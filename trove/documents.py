@@ -196,7 +196,7 @@ class Event:
 
     def to_dict(self) -> dict[str, Any]:
         """The document of SPEC §1; ``position`` comes last, and only once it is known."""
-        data = {
+        data: dict[str, Any] = {
             "id": self.id.to_dict(),
             "createdAt": format_instant(self.created_at),
             "producer": self.producer,

@@ -7,7 +7,7 @@ that remembers one integer never misses a version and never sees one twice.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 
 from trove.documents import Event
 from trove.exceptions import InvalidEvent
@@ -58,7 +58,7 @@ def tail(
     *,
     wait: float = 5.0,
     on_idle: Callable[[], None] | None = None,
-) -> Iterator[Event | None]:
+) -> Generator[Event | None, None, None]:
     """Versions after ``after`` as they commit, and ``None`` after each ``wait`` seconds
     (at most) without one, so that a caller can do something while idle. ``on_idle`` is
     called each time it is about to wait (to release database connections, say).
@@ -89,7 +89,7 @@ def follow(
     after: int = 0,
     schema: str | Iterable[str] | None = None,
     producer: str | Iterable[str] | None = None,
-) -> Iterator[Event]:
+) -> Generator[Event, None, None]:
     """Every version after ``after`` in position order, waiting for new ones for ever.
 
     On PostgreSQL a commit wakes the follower at once (LISTEN/NOTIFY); other backends are

@@ -90,7 +90,7 @@ class MemoryEventStorage(_Snapshots, EventStorage, LinkStorage):
             versions.append(event)
             versions.sort(key=lambda v: v.version)
             self._feed.append(event)
-            self._positions.append(event.position)
+            self._positions.append(self._last_position)
             return event
 
     def read_feed(
@@ -102,7 +102,7 @@ class MemoryEventStorage(_Snapshots, EventStorage, LinkStorage):
     ) -> list[Event]:
         with self._lock:
             start = bisect.bisect_right(self._positions, after)
-            found = []
+            found: list[Event] = []
             for event in self._feed[start:]:
                 if len(found) >= limit:
                     break

@@ -42,6 +42,7 @@ __all__ = [
     "SortKey",
     "MISSING",
     "MAX_SORT_KEYS",
+    "LINK_FILTER_TERMS",
     "payload_lookup",
     "json_type",
     "json_equal",

@@ -8,28 +8,56 @@ evaluator. The rules:
 - ``payload`` equality is JSON-type-exact: ``1``, ``"1"``, ``true`` and ``null`` are four
   different values, ``null`` is not a missing key, and ``1 == 1.0``. A dotted key reaches
   into nested objects (never into arrays).
+- Equality on an object or array compares it whole, whatever characters its keys hold;
+  :func:`json_canonical` gives the text on which SQL backends compare such values.
 - Sorting orders values of one JSON type naturally (numbers numerically, strings by code
   point); across types numbers < strings < booleans < null < objects/arrays. A missing
   value sorts last in either direction. Ties end on ``createdAt`` then ``id`` ascending so
   that pages never overlap.
+
+Limits (SPEC §11) keep every query within what each database can plan, so that a query
+is either answered or refused as a bad query (:class:`QueryError`), never a failure of
+the storage: the query may nest no deeper than ``TROVE["max_json_depth"]`` (a dotted path
+no longer either), and hold at most ``TROVE["max_query_terms"]`` terms, counted by
+:meth:`EventQuery.terms`; ``sort`` takes at most :data:`MAX_SORT_KEYS` keys.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from trove.conf import trove_settings
 from trove.documents import Event, EventId, parse_instant
 from trove.exceptions import InvalidEvent, QueryError
-from trove.jsonvalues import INT64_MAX, json_problems
+from trove.jsonvalues import INT64_MAX, json_depth, json_problems
 
-__all__ = ["EventQuery", "LinkFilter", "SortKey", "MISSING", "payload_lookup", "json_type"]
+__all__ = [
+    "EventQuery",
+    "LinkFilter",
+    "SortKey",
+    "MISSING",
+    "MAX_SORT_KEYS",
+    "LINK_FILTER_TERMS",
+    "payload_lookup",
+    "json_type",
+    "json_equal",
+    "json_canonical",
+]
 
 QUERY_KEYS = {"schema", "producer", "timeRange", "links", "payload", "limit", "offset", "sort"}
 SORT_FIELDS = ("createdAt", "producer", "schema", "id", "version")
+#: Sort keys beyond the first few only break ties; SQL databases cap the terms of an
+#: ``ORDER BY`` (a payload key takes three on SQLite, five on PostgreSQL).
+MAX_SORT_KEYS = 100
+#: What one ``links`` entry counts towards ``max_query_terms``: each is a subquery, and
+#: PostgreSQL's planning time grows faster than their number (0.2 s for 64, minutes for
+#: 1000), so the default limit allows 100.
+LINK_FILTER_TERMS = 10
 TYPE_RANK = {"number": 0, "string": 1, "boolean": 2, "null": 3, "object": 4, "array": 4}
 
 
@@ -87,8 +115,11 @@ class EventQuery:
         if data is None:
             return cls()
         if not isinstance(data, dict):
-            raise QueryError("A query must be a JSON object.")
-        problems: list[dict[str, Any]] = []
+            message = "A query must be a JSON object."
+            raise QueryError(message, problems=[{"field": "", "message": message}])
+        problems: list[dict[str, Any]] = _too_deep(data)
+        if problems:  # measured first: the other checks walk the query recursively
+            raise QueryError(problems[0]["message"], problems=problems)
 
         def problem(key: str, message: str) -> None:
             problems.append({"field": key, "message": message})
@@ -137,21 +168,47 @@ class EventQuery:
         offset = _non_negative(data.get("offset"), "offset", problem) or 0
         sort = _sort(data.get("sort"), problem)
 
-        if problems:
-            raise QueryError(
-                "Invalid query: " + "; ".join(p["message"] for p in problems), problems=problems
+        if not problems:
+            query = cls(
+                schemas=schemas,
+                producers=producers,
+                start=start,
+                end=end,
+                links=tuple(links),
+                payload=tuple(payload),
+                limit=limit,
+                offset=offset,
+                sort=sort,
             )
-        return cls(
-            schemas=schemas,
-            producers=producers,
-            start=start,
-            end=end,
-            links=tuple(links),
-            payload=tuple(payload),
-            limit=limit,
-            offset=offset,
-            sort=sort,
+            terms, most = query.terms(), trove_settings.max_query_terms
+            if sum(terms.values()) <= most:
+                return query
+            largest = max(terms, key=terms.__getitem__)
+            problem(
+                largest,
+                f"The query has {sum(terms.values())} terms ({terms[largest]} in {largest}); "
+                f"at most {most} are allowed (TROVE['max_query_terms']).",
+            )
+        raise QueryError(
+            "Invalid query: " + "; ".join(p["message"] for p in problems), problems=problems
         )
+
+    def terms(self) -> dict[str, int]:
+        """How many terms each part of the query holds, as ``max_query_terms`` counts them.
+
+        One per schema, producer and sort key (a payload sort key one per key of its
+        path); a ``payload`` entry one per key of its dotted path plus one per scalar in
+        its value (an empty object or array is one); a link filter
+        :data:`LINK_FILTER_TERMS`, for it is a subquery of its own. Each term then costs
+        the SQL backends about one condition and a few parameters.
+        """
+        return {
+            "schema": len(self.schemas),
+            "producer": len(self.producers),
+            "links": LINK_FILTER_TERMS * len(self.links),
+            "payload": sum(len(path) + _scalars(value) for path, value in self.payload),
+            "sort": sum(len(key.payload_path or ("",)) for key in self.sort),
+        }
 
     def without_paging(self) -> EventQuery:
         """The same question without limit/offset, for counting all matches."""
@@ -247,6 +304,52 @@ def json_equal(a: Any, b: Any) -> bool:
     return a == b
 
 
+def json_canonical(value: Any) -> str:
+    """The text two JSON values share exactly when :func:`json_equal` holds between them.
+
+    Keys are sorted and whole numbers written as integers (``1.0`` as ``1``); the rest is
+    what ``json.dumps`` writes, ASCII only. SQL backends compare object and array values
+    by this text, so that they follow :func:`json_equal` whatever the keys contain.
+    """
+    return json.dumps(_whole_numbers(value), sort_keys=True, separators=(",", ":"))
+
+
+def _whole_numbers(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _whole_numbers(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_whole_numbers(item) for item in value]
+    return value
+
+
+def _scalars(value: Any) -> int:
+    """How many scalars ``value`` holds (an empty object or array counts as one)."""
+    count, stack = 0, [value]
+    while stack:
+        item = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        if isinstance(item, dict | list | tuple) and children:
+            stack.extend(children)
+        else:
+            count += 1
+    return count
+
+
+def _too_deep(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """A problem for each top-level key whose value nests the query past ``max_json_depth``."""
+    deepest = trove_settings.max_json_depth
+    return [
+        {
+            "field": str(key),
+            "message": f"{key} nests deeper than {deepest} levels (TROVE['max_json_depth']).",
+        }
+        for key, value in data.items()
+        if json_depth(value) >= deepest
+    ]
+
+
 def _cmp(a: Any, b: Any) -> int:
     return (a > b) - (a < b)
 
@@ -326,7 +429,15 @@ def _path(key: Any, label: str, problem) -> tuple[str, ...] | None:
     if '"' in key:
         problem(label, f"{label!r}: payload keys with a double quote cannot be queried.")
         return None
-    return tuple(key.split("."))
+    parts = tuple(key.split("."))
+    if len(parts) > trove_settings.max_json_depth:
+        problem(
+            label,
+            f"{label!r} has {len(parts)} keys; a payload is at most "
+            f"{trove_settings.max_json_depth} levels deep (TROVE['max_json_depth']).",
+        )
+        return None
+    return parts
 
 
 def _link_filter(entry: Any, label: str, problem) -> LinkFilter | None:
@@ -354,6 +465,9 @@ def _sort(value: Any, problem) -> tuple[SortKey, ...]:
         return ()
     if not isinstance(value, list):
         problem("sort", "sort must be a list of {field, direction} objects.")
+        return ()
+    if len(value) > MAX_SORT_KEYS:
+        problem("sort", f"sort takes at most {MAX_SORT_KEYS} keys, got {len(value)}.")
         return ()
     keys = []
     for index, entry in enumerate(value):

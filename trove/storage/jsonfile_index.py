@@ -25,9 +25,15 @@ from pathlib import Path
 from typing import Any
 
 from trove.documents import Event, EventId, Link, format_instant
-from trove.exceptions import StorageError
+from trove.exceptions import QueryError, StorageError
 from trove.query import EventQuery
-from trove.storage.sql import SQLiteDialect
+from trove.storage.sql import (
+    QUERY_TOO_LARGE,
+    SQLiteDialect,
+    all_of,
+    exceeds_database_limits,
+    register_functions,
+)
 
 #: Bumped when the tables change; an index of another format is rebuilt, not migrated.
 FORMAT = 2
@@ -88,8 +94,9 @@ TOP_LEVEL_SORT = {
     "version": "e.version",
 }
 # The payload has a column of its own: JSON functions then parse only it, not the whole
-# document (a third less time on payload filters); the envelope is the rest of it.
-DIALECT = SQLiteDialect("e.payload")
+# document (a third less time on payload filters); the envelope is the rest of it. Its
+# keys are written as they are, not escaped (see _compact).
+DIALECT = SQLiteDialect("e.payload", ascii_keys=False)
 COLUMNS = "e.payload, e.envelope"
 DAMAGED = {"SQLITE_CORRUPT", "SQLITE_NOTADB"}
 BATCH = 1000
@@ -111,6 +118,7 @@ def connect(path: Path) -> sqlite3.Connection:
     connection = sqlite3.connect(
         str(path), timeout=30, isolation_level=None, check_same_thread=False
     )
+    register_functions(connection)
     try:
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=FULL")
@@ -307,12 +315,25 @@ def select(connection: sqlite3.Connection, query: EventQuery) -> list[Event]:
     if query.limit is not None or query.offset:
         sql += " LIMIT ? OFFSET ?"
         params += [-1 if query.limit is None else query.limit, query.offset]
-    return [decode(*row) for row in connection.execute(sql, params)]
+    with _refused_as_bad_query():
+        return [decode(*row) for row in connection.execute(sql, params)]
 
 
 def count(connection: sqlite3.Connection, query: EventQuery) -> int:
     where, params = _where(query)
-    return connection.execute(f"SELECT count(*) FROM events e {where}", params).fetchone()[0]
+    with _refused_as_bad_query():
+        return connection.execute(f"SELECT count(*) FROM events e {where}", params).fetchone()[0]
+
+
+@contextmanager
+def _refused_as_bad_query() -> Iterator[None]:
+    """A query SQLite cannot plan for its size or depth is a bad query, not an outage."""
+    try:
+        yield
+    except sqlite3.OperationalError as error:
+        if not exceeds_database_limits(error):
+            raise
+        raise QueryError(QUERY_TOO_LARGE) from error
 
 
 def _qmark(sql: str) -> str:
@@ -320,23 +341,20 @@ def _qmark(sql: str) -> str:
 
 
 def _where(query: EventQuery) -> tuple[str, list[Any]]:
-    conditions: list[str] = []
-    params: list[Any] = []
+    conditions: list[tuple[str, list[Any]]] = []
     for column, values in (("e.schema_id", query.schemas), ("e.producer", query.producers)):
         if values:
-            conditions.append(f"{column} IN ({', '.join('?' * len(values))})")
-            params.extend(values)
+            conditions.append((f"{column} IN ({', '.join('?' * len(values))})", list(values)))
     if query.start is not None:
-        conditions.append("e.created_at >= ?")
-        params.append(format_instant(query.start))
+        conditions.append(("e.created_at >= ?", [format_instant(query.start)]))
     if query.end is not None:
-        conditions.append("e.created_at <= ?")
-        params.append(format_instant(query.end))
+        conditions.append(("e.created_at <= ?", [format_instant(query.end)]))
     for wanted in query.links:
         clause = (
             "EXISTS (SELECT 1 FROM links l "
             "WHERE l.source_id = e.event_id AND l.source_version = e.version"
         )
+        params: list[Any] = []
         if wanted.type is not None:
             clause += " AND l.type = ?"
             params.append(wanted.type)
@@ -346,12 +364,14 @@ def _where(query: EventQuery) -> tuple[str, list[Any]]:
             if wanted.target.version is not None:
                 clause += " AND l.target_version = ?"
                 params.append(wanted.target.version)
-        conditions.append(clause + ")")
+        conditions.append((clause + ")", params))
     for path, value in query.payload:
         sql, value_params = DIALECT.equals(path, value)
-        conditions.append(_qmark(sql))
-        params.extend(value_params)
-    return ("WHERE " + " AND ".join(conditions) if conditions else ""), params
+        conditions.append((_qmark(sql), value_params))
+    if not conditions:
+        return "", []
+    where, params = all_of(conditions)
+    return "WHERE " + where, params
 
 
 def _order(query: EventQuery) -> tuple[str, list[Any]]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import operator
 import threading
 import uuid
@@ -39,10 +40,19 @@ from django.db.models import (
 from django.db.models.functions import Collate
 
 from trove.documents import Event, EventId, FileRecord, Link, SchemaRef
-from trove.exceptions import InvalidEvent, StorageUnavailable, VersionConflict
+from trove.exceptions import InvalidEvent, QueryError, StorageUnavailable, VersionConflict
 from trove.query import EventQuery
 from trove.storage.base import EventStorage, LinkStorage, TransactionalStorage
-from trove.storage.sql import DIALECTS, IDENTIFIER, Dialect, SQLiteDialect
+from trove.storage.sql import (
+    DIALECTS,
+    IDENTIFIER,
+    QUERY_TOO_LARGE,
+    AllOf,
+    Dialect,
+    SQLiteDialect,
+    exceeds_database_limits,
+    register_functions,
+)
 
 TOP_LEVEL_SORT = {
     "createdAt": "created_at",
@@ -52,12 +62,17 @@ TOP_LEVEL_SORT = {
     "version": "version",
 }
 TEXT_SORT_FIELDS = {"producer", "schema_id"}
+logger = logging.getLogger(__name__)
 #: From this many rows on, PostgreSQL receives a batch with ``COPY`` rather than ``INSERT``.
 COPY_FROM = 100
 
 
 def translate_errors(method):
-    """Turn the database's own failures into Trove's (a lost connection is unavailability)."""
+    """Turn the database's own failures into Trove's (a lost connection is unavailability).
+
+    A value the database refuses is bad input, not an outage. The messages name no
+    database alias and quote no SQL; the log has the database's own words.
+    """
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
@@ -65,12 +80,31 @@ def translate_errors(method):
             return method(self, *args, **kwargs)
         except IntegrityError:
             raise
-        except DataError as error:  # a value the database refuses is bad input, not an outage
-            raise InvalidEvent(f"Event database {self.alias!r} refused a value: {error}") from error
         except DatabaseError as error:
-            raise StorageUnavailable(
-                f"Event database {self.alias!r} failed: {error}".strip()
-            ) from error
+            logger.warning(
+                "storage-orm database %r: %s failed: %s", self.alias, method.__name__, error
+            )
+            if isinstance(error, DataError):
+                raise InvalidEvent("The event database refused a value.") from error
+            raise StorageUnavailable("The event database is unavailable.") from error
+
+    return wrapper
+
+
+def refuse_queries_past_limits(method):
+    """A query the database cannot plan for its size or depth is a bad query, not an
+    outage (SPEC §11). Trove's own limits keep queries clear of it; this is for a
+    project that lifted them."""
+
+    @functools.wraps(method)
+    def wrapper(self, query: EventQuery):
+        try:
+            return method(self, query)
+        except DatabaseError as error:
+            if not exceeds_database_limits(error):
+                raise
+            logger.info("storage-orm database %r refused a query: %s", self.alias, error)
+            raise QueryError(QUERY_TOO_LARGE) from error
 
     return wrapper
 
@@ -153,8 +187,10 @@ class ORMEventStorage(EventStorage, LinkStorage, TransactionalStorage):
         quote = connection.ops.quote_name
         meta = self.models.Event._meta
         with connection.cursor() as cursor:
+            dialect = self.dialect
+            assert isinstance(dialect, SQLiteDialect)
             for path in self.payload_indexes:
-                literal, _ = SQLiteDialect.path_sql(path)
+                literal, _ = dialect.path_sql(path)
                 name = "trove_payload_" + hashlib.sha1(literal.encode()).hexdigest()[:12]
                 cursor.execute(
                     f"CREATE INDEX IF NOT EXISTS {quote(name)} ON {quote(meta.db_table)} "
@@ -607,6 +643,7 @@ class ORMEventStorage(EventStorage, LinkStorage, TransactionalStorage):
             rows = rows.filter(created_at__gte=query.start)
         if query.end is not None:
             rows = rows.filter(created_at__lte=query.end)
+        conditions: list[Any] = []
         for wanted in query.links:
             links = m.EventLink.objects.using(self.alias).filter(
                 source_event_id=OuterRef("event_id"), source_version=OuterRef("version")
@@ -617,17 +654,21 @@ class ORMEventStorage(EventStorage, LinkStorage, TransactionalStorage):
                 links = links.filter(target_event_id=wanted.target.id)
                 if wanted.target.version is not None:
                     links = links.filter(target_version=wanted.target.version)
-                # The same condition, uncorrelated: lets SQLite start from the few events
-                # linking to the target (index trove_link_target) instead of testing each.
-                sources = m.EventLink.objects.using(self.alias).filter(
-                    target_event_id=wanted.target.id
-                )
-                rows = rows.filter(event_id__in=sources.values("source_event_id"))
-            rows = rows.filter(Exists(links))
+            conditions.append(Exists(links))
+        targets = [wanted.target.id for wanted in query.links if wanted.target is not None]
+        if targets:
+            # The first target's condition, uncorrelated: lets SQLite start from the few
+            # events linking to it (index trove_link_target) instead of testing each.
+            sources = m.EventLink.objects.using(self.alias).filter(target_event_id=targets[0])
+            rows = rows.filter(event_id__in=sources.values("source_event_id"))
         if query.payload:
-            dialect = self.dialect
-            for path, value in query.payload:
-                rows = rows.filter(dialect.payload_equals(path, value))
+            conditions.append(self.dialect.payload_equals(query.payload))
+            connection = connections[self.alias]
+            if connection.vendor == "sqlite":
+                connection.ensure_connection()
+                register_functions(connection.connection)
+        if conditions:
+            rows = rows.filter(AllOf(*conditions))
         return rows
 
     def _ordering(self, query: EventQuery) -> list[Any]:
@@ -649,12 +690,14 @@ class ORMEventStorage(EventStorage, LinkStorage, TransactionalStorage):
         return ordering
 
     @translate_errors
+    @refuse_queries_past_limits
     def query_events(self, query: EventQuery) -> list[Event]:
         rows = self._filtered(query).order_by(*self._ordering(query))
         stop = None if query.limit is None else query.offset + query.limit
         return self._events(rows[query.offset : stop])
 
     @translate_errors
+    @refuse_queries_past_limits
     def count_events(self, query: EventQuery) -> int:
         return self._filtered(query).count()
 

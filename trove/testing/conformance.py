@@ -41,10 +41,28 @@ from trove.exceptions import (
     SchemaValidationError,
     VersionConflict,
 )
-from trove.query import EventQuery
+from trove.query import LINK_FILTER_TERMS, MAX_SORT_KEYS, EventQuery
 from trove.storage.handler import storages
 
 __all__ = ["BackendFixture", "EventStorageConformance", "FileStorageConformance"]
+
+#: Keys that JSON path syntaxes disagree on: quotes, backslashes, dots, brackets, control
+#: characters, letters beyond ASCII, the empty key.
+AWKWARD_KEYS = ['say "hi"', '"', "back\\slash", "a.b", "[0]", "tab\tnew\nline", "é", "😀", "", "$"]
+
+
+def settings_value(key: str) -> Any:
+    from trove.conf import trove_settings
+
+    return getattr(trove_settings, key)
+
+
+def nest(depth: int) -> Any:
+    """An object ``depth`` levels deep."""
+    value: Any = 1
+    for _ in range(depth):
+        value = {"a": value}
+    return value
 
 
 class BackendFixture:
@@ -319,6 +337,91 @@ class EventStorageConformance(BackendFixture):
         self.assert_query({"payload": {"n": [1]}}, [dataset[10]])
         self.assert_query({"payload": {"n": 1}}, [dataset[0]])  # [1] is not 1
         self.assert_query({"payload": {"author": {"name": "Jane"}}}, [dataset[0]])
+
+    def test_equality_on_an_object_compares_it_whole_whatever_its_keys(self):
+        value = {key: index for index, key in enumerate(AWKWARD_KEYS)}
+        nested = {'outer "q"': [value, {"é": {"\\": None}}], "n": 1.0, "t": True}
+        target = trove.create_event("s", {"o": value, "deep": nested})
+        other = trove.create_event("s", {"o": {**value, '"': 0}, "deep": {**nested, "n": 2}})
+        self.assert_query({"payload": {"o": dict(reversed(value.items()))}}, [target])
+        self.assert_query({"payload": {"deep": {**nested, "n": 1}}}, [target])
+        self.assert_query({"payload": {"o": {**value, '"': 0}}}, [other])
+        self.assert_query({"payload": {"o": {**value, 'say "hi"': "0"}}}, [])
+        self.assert_query({"payload": {"deep": {**nested, "t": 1}}}, [])
+        self.assert_query({"payload": {"o": {k: v for k, v in value.items() if k != '"'}}}, [])
+        self.assert_query({"payload": {"deep": {**nested, 'outer "q"': [value]}}}, [])
+
+    def test_payload_paths_reach_keys_of_any_character_but_a_double_quote(self):
+        keys = [key for key in AWKWARD_KEYS if key and '"' not in key and "." not in key]
+        event = trove.create_event("s", {key: {key: index} for index, key in enumerate(keys)})
+        trove.create_event("s", {key: {key: -1} for key in keys})
+        for index, key in enumerate(keys):
+            self.assert_query({"payload": {f"{key}.{key}": index}}, [event])
+            self.assert_query({"sort": [{"field": f"payload.{key}.{key}", "direction": "desc"}]})
+        with pytest.raises(QueryError) as caught:
+            trove.query_events({"payload": {'say "hi"': 0}})
+        assert caught.value.problems[0]["field"] == 'payload.say "hi"'
+
+    def test_queries_within_the_limits_are_answered(self, dataset, settings):
+        """Every kind of term, up to ``max_query_terms`` and ``max_json_depth``, is a query
+        the backend answers: no database limit is reached before Trove's own."""
+        terms, depth = settings_value("max_query_terms"), settings_value("max_json_depth")
+        deep: Any = "Jane"
+        for _ in range(depth - 2):  # the query and its payload object are two levels
+            deep = {"é": deep}
+        leaves = terms - 1  # the path "o" is one term
+        queries: list[dict[str, Any]] = [
+            {"payload": {f"k{i}": i for i in range(terms // 2)}},
+            {"payload": {f"k é.{i}": i for i in range(terms // 3)}},
+            {"payload": {"o": {f'k "{i}"': [i] for i in range(leaves)}}},
+            {"payload": {"o": list(range(leaves))}},
+            {"payload": {"o": deep}},
+            {"payload": {".".join(["é"] * depth): 1}},
+            {"links": [{"type": f"t{i}"} for i in range(terms // LINK_FILTER_TERMS)]},
+            {"schema": [f"s{i}" for i in range(terms)]},
+            {"producer": [f"p{i}" for i in range(terms - 1)], "schema": "order.placed"},
+            {"sort": [{"field": f"payload.k{i}"} for i in range(MAX_SORT_KEYS)]},
+        ]
+        for query in queries:
+            self.assert_query(query)
+
+    @pytest.mark.parametrize(
+        "query, field",
+        [
+            ({"schema": ["s"] * 1001}, "schema"),
+            ({"payload": {"o": list(range(1000))}}, "payload"),
+            ({"payload": {f"k{i}": i for i in range(501)}}, "payload"),
+            ({"links": [{}] * 600, "producer": ["p"] * 401}, "links"),
+            ({"sort": [{"field": "id"}] * (MAX_SORT_KEYS + 1)}, "sort"),
+            ({"payload": {"o": nest(63)}}, "payload"),
+            ({"payload": {".".join(["a"] * 65): 1}}, "payload." + ".".join(["a"] * 65)),
+        ],
+    )
+    def test_queries_beyond_the_limits_are_bad_queries(self, query, field):
+        with pytest.raises(QueryError) as caught:
+            trove.query_events(query)
+        assert field in [p["field"] for p in caught.value.problems]
+
+    @pytest.mark.parametrize(
+        "query",
+        [
+            {"schema": [f"s{i}" for i in range(260_000)]},
+            {"payload": {"o": nest(200)}},
+        ],
+        ids=["parameters", "depth"],
+    )
+    def test_a_query_past_the_database_limits_is_a_bad_query(
+        self, query, dataset, settings, tmp_path
+    ):
+        """With Trove's limits lifted, a query too large for the database is the client's
+        fault (400), never an outage (503), and the message names no path or database."""
+        settings.TROVE = {**settings.TROVE, "max_query_terms": 10**6, "max_json_depth": 10**4}
+        try:
+            self.assert_query(query)
+        except QueryError as error:
+            assert "database" in error.message
+            for secret in (str(tmp_path), "trove_sqlite_", "default", "SELECT", "sqlite"):
+                assert secret not in error.message
 
     def test_links_filter(self, dataset):
         parent, other = dataset[0], dataset[1]

@@ -44,7 +44,8 @@ from trove.downloads import file_response
 from trove.exceptions import NotFound
 from trove.jsonvalues import json_problems
 from trove.limits import MAX_VERSION, content_type_problems
-from trove.service import NewFile, is_registered, parse_query
+from trove.query import EventQuery
+from trove.service import NewFile, is_registered
 
 from . import openapi
 from .exceptions import ProducerMismatch, exception_handler
@@ -464,7 +465,7 @@ class QueryView(TroveAPIMixin, GenericAPIView):
         body = request.data
         if not isinstance(body, dict):
             raise_bad_parameter("query", "A query must be a JSON object.")
-        query = parse_query(body)
+        query = EventQuery.parse(body)
         page = self.paginator.paginate_query(query, body, request)
         return self.paginator.get_query_page_response(documents(page))
 

@@ -107,6 +107,13 @@ def postgres_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
+def module_postgres_url() -> Iterator[str]:
+    """One database for a module whose tests share a deployment."""
+    with temporary_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
 def seaweedfs() -> Iterator[SeaweedFSServer]:
     reason = weed_unavailable_reason()
     require("TROVE_REQUIRE_S3", reason is None, f"S3 faults need SeaweedFS: {reason}")
@@ -139,6 +146,7 @@ def backend_environment(
     files: str,
     data_dir: Path,
     request: pytest.FixtureRequest,
+    database_fixture: str = "postgres_url",
 ) -> dict[str, str]:
     """The environment of a deployment with ``events`` and ``files`` backends.
 
@@ -147,7 +155,7 @@ def backend_environment(
     """
     environment = {"TROVE_DATA_DIR": str(data_dir)}
     if events == "orm-postgres":
-        environment["DATABASE_URL"] = request.getfixturevalue("postgres_url")
+        environment["DATABASE_URL"] = request.getfixturevalue(database_fixture)
     event_role = {
         "orm-sqlite": {"plugin": "storage-orm"},
         "orm-postgres": {"plugin": "storage-orm"},
@@ -285,9 +293,9 @@ class ProjectServer:
             if self.process.poll() is not None:
                 raise AssertionError(f"{self.kind} exited at start-up:\n{self.log_tail()}")
             try:
-                requests.get(self.url("/api/"), timeout=2)
+                requests.get(self.url("/api/"), timeout=10)
                 return
-            except requests.ConnectionError:
+            except requests.RequestException:
                 time.sleep(0.1)
         raise AssertionError(f"{self.kind} did not answer within 60 s:\n{self.log_tail()}")
 
@@ -322,23 +330,39 @@ class ProjectServer:
             time.sleep(0.05)
 
     def stop(self) -> None:
-        self.kill(signal.SIGTERM)
+        """End the server; its data is thrown away, so no graceful shutdown is needed."""
+        self.kill(signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def server_starter(log_directory: Path) -> Iterator[Any]:
+    started: list[ProjectServer] = []
+
+    def start(environment: dict[str, str], **options: Any) -> ProjectServer:
+        server = ProjectServer(environment, log_directory / f"server-{len(started)}.log", **options)
+        started.append(server)
+        return server.start()
+
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.stop()
 
 
 @pytest.fixture
 def servers(tmp_path) -> Iterator[Any]:
     """Start project servers: ``servers(environment, kind=..., workers=..., threads=...)``;
     every one still running at the end is stopped."""
-    started: list[ProjectServer] = []
+    with server_starter(tmp_path) as start:
+        yield start
 
-    def start(environment: dict[str, str], **options: Any) -> ProjectServer:
-        server = ProjectServer(environment, tmp_path / f"server-{len(started)}.log", **options)
-        started.append(server)
-        return server.start()
 
-    yield start
-    for server in started:
-        server.stop()
+@pytest.fixture(scope="module")
+def module_servers(tmp_path_factory) -> Iterator[Any]:
+    """``servers`` for a deployment the tests of a module share."""
+    with server_starter(tmp_path_factory.mktemp("servers")) as start:
+        yield start
 
 
 def api_session(token: str) -> requests.Session:

@@ -10,7 +10,9 @@ Status codes: 400 malformed request or query; 401/403 not authenticated (DRF ans
 404 unknown event, version, file or schema; 409 version conflict; 413 a file larger than
 ``TROVE["max_file_size"]`` (or a request larger than Django accepts); 422 a payload that
 fails its schema (every violation listed), an unregistered schema in strict mode, or
-file bytes that do not match their declared hash; 503 a storage backend unreachable.
+file bytes that do not match their declared hash; 503 a storage backend (or the database)
+unreachable; 507 a storage full. A 5xx answer says what happened in plain words; its details
+go to the log.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 from django.core.exceptions import NON_FIELD_ERRORS, RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions as drf
 from rest_framework import status
@@ -34,6 +37,7 @@ from trove.exceptions import (
     SchemaNotFound,
     SchemaValidationError,
     StorageError,
+    StorageFull,
     StorageUnavailable,
     TroveError,
     VersionConflict,
@@ -49,9 +53,20 @@ TROVE_STATUS: tuple[tuple[type[TroveError], int], ...] = (
     (FileTooLarge, status.HTTP_413_REQUEST_ENTITY_TOO_LARGE),
     (VersionConflict, status.HTTP_409_CONFLICT),
     (NotFound, status.HTTP_404_NOT_FOUND),
+    (StorageFull, status.HTTP_507_INSUFFICIENT_STORAGE),
     (StorageUnavailable, status.HTTP_503_SERVICE_UNAVAILABLE),
     (StorageError, status.HTTP_500_INTERNAL_SERVER_ERROR),
     (TroveError, status.HTTP_400_BAD_REQUEST),
+)
+
+
+#: What a client is told of a failure on the server's side. The details (paths, hosts,
+#: database aliases, SQL) are for the operator and go to the log, never into the answer.
+UNAVAILABLE = "Trove's storage is unavailable; nothing was written. Try again later."
+PUBLIC_MESSAGES: tuple[tuple[type[TroveError], str], ...] = (
+    (StorageFull, "Trove's storage is full; nothing was written. Try again once space is freed."),
+    (StorageUnavailable, UNAVAILABLE),
+    (StorageError, "Trove's storage failed; nothing was written."),
 )
 
 
@@ -118,6 +133,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         body = error_body(exc.code, exc.message, exc.problems)
         if code >= 500:
             logger.error("Storage failure: %s", exc.message, exc_info=exc)
+            message = next(text for cls, text in PUBLIC_MESSAGES if isinstance(exc, cls))
+            body = error_body(exc.code, message)
+    elif isinstance(exc, OperationalError | InterfaceError):  # the database, outside a storage
+        logger.error("Database failure: %s", exc, exc_info=exc)
+        code, body = 503, error_body(StorageUnavailable.code, UNAVAILABLE)
     elif isinstance(exc, Http404):
         code, body = 404, error_body("not_found", str(exc) or "Not found.")
     elif isinstance(exc, DjangoPermissionDenied):

@@ -48,10 +48,12 @@ from django.utils.module_loading import import_string
 from trove.conf import default_files_directory
 from trove.documents import FileRecord
 from trove.exceptions import (
+    NO_SPACE,
     FileIntegrityError,
     FileTooLarge,
     NotFound,
     StorageError,
+    StorageFull,
     StorageUnavailable,
     TroveError,
 )
@@ -163,6 +165,8 @@ class DjangoFileStorage(FileStorage):
 
     def translate_error(self, error: Exception, doing: str) -> Exception | None:
         """The Trove error a native one stands for, or ``None`` to let it through."""
+        if isinstance(error, OSError) and error.errno in NO_SPACE:
+            return StorageFull(f"Cannot {doing}: {self.describe()} is full ({error}).")
         if isinstance(error, OSError):
             return StorageUnavailable(f"Cannot {doing}: {self.describe()} failed ({error}).")
         return None

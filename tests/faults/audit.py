@@ -170,7 +170,22 @@ class StoreAudit:
                 findings.problems.append(f"{event_id} was stored but never sent or answered")
             elif [f["hash"] for f in document["files"]] != sent["digests"]:
                 findings.problems.append(f"{event_id} was stored without all its files")
+        findings.problems += self.backlink_problems(findings.stored)
         return findings
+
+    def backlink_problems(self, stored: dict[str, dict]) -> list[str]:
+        """Links are found from both ends: each target's backlinks are its sources."""
+        sources: dict[str, set[str]] = {}
+        for event_id, document in stored.items():
+            for link in document["links"]:
+                sources.setdefault(link["targetEvent"]["id"], set()).add(event_id)
+        problems = []
+        for target, expected in sources.items():
+            response = self.get(f"/api/events/{target}/backlinks/")
+            found = {doc["id"]["id"] for doc in response.json()} if response.ok else set()
+            if found != expected:
+                problems.append(f"backlinks of {target}: {len(found)} of {len(expected)}")
+        return problems
 
 
 def referenced_files(stored: dict[str, dict]) -> dict[uuid.UUID, str]:

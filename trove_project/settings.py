@@ -128,7 +128,7 @@ def _database_from_env() -> dict:
             database.setdefault("OPTIONS", {})["pool"] = {
                 "min_size": 1,
                 "max_size": DB_POOL_MAX,
-                "timeout": 10,
+                "timeout": 5,
             }
     return database
 

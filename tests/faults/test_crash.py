@@ -103,7 +103,7 @@ class CreateStream:
     def run_until_killed(self, rng: random.Random) -> None:
         """Stream, and SIGKILL the server after a random number of acknowledged creates."""
         start = len(self.acknowledged)
-        target = start + rng.randint(5, 30)
+        target = start + rng.randint(5, 20)
         for thread in self.threads:
             thread.start()
         deadline = time.monotonic() + 60

@@ -23,6 +23,7 @@ from tests.faults.audit import (
     unexplained_objects,
 )
 from tests.faults.conftest import (
+    FIGURES,
     api_session,
     backend_environment,
     postgres_admin,
@@ -61,9 +62,14 @@ class Writer:
             self.acknowledged[response.json()["id"]["id"]] = response.json()
         return response
 
-    def audit(self, files_role: dict, s3_client=None) -> None:
+    def audit(self, files_role: dict, s3_client=None, figure: str = "") -> None:
         """Every acknowledged event intact, nothing else stored, no bytes without an event."""
         findings = StoreAudit(self.session, self.server.url("")).audit(self.acknowledged, {})
+        if figure:
+            FIGURES.append(
+                f"{figure}: {findings.checked} acknowledged events checked, "
+                f"{len(findings.lost)} lost"
+            )
         assert findings.lost == []
         assert findings.problems == []
         assert set(findings.stored) == set(self.acknowledged)
@@ -131,7 +137,7 @@ def test_postgresql_terminated_then_stopped_then_back(tmp_path, request, servers
 
         proxy.restore()
         until_created(writer)
-        writer.audit(files_role)
+        writer.audit(files_role, figure="orm-postgres       files=fs  PostgreSQL terminated, cut")
     finally:
         proxy.cut()
 
@@ -163,7 +169,7 @@ def test_s3_stopped_then_back(tmp_path, request, servers, seaweedfs):
 
         proxy.restore()
         until_created(writer)
-        writer.audit(files_role, seaweedfs.client())
+        writer.audit(files_role, seaweedfs.client(), "orm-sqlite         files=s3  S3 cut")
     finally:
         proxy.cut()
 
@@ -224,6 +230,6 @@ def test_a_full_disk_is_507_and_writes_resume_once_space_is_freed(
     ballast.unlink()
     until_created(writer)
     assert writer.create(big(1000)).status_code == 201
-    writer.audit(storage["files"])
+    writer.audit(storage["files"], figure=f"{events:18} files=fs  {full} on a full disk")
     if full == "storage-json-file":
         assert json_directory_problems(small_disk / "events") == []

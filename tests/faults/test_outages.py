@@ -233,3 +233,28 @@ def test_a_full_disk_is_507_and_writes_resume_once_space_is_freed(
     writer.audit(storage["files"], figure=f"{events:18} files=fs  {full} on a full disk")
     if full == "storage-json-file":
         assert json_directory_problems(small_disk / "events") == []
+
+
+def limit_file_size() -> None:
+    """In the server process: no file may grow past 1 MiB (writes beyond fail with EFBIG
+    instead of the default SIGXFSZ killing the process)."""
+    import resource
+    import signal
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1024 * 1024, 1024 * 1024))
+
+
+def test_a_file_past_the_servers_file_size_limit_is_507_and_leaves_nothing(
+    tmp_path, request, servers
+):
+    environment = backend_environment("storage-sqlite", "fs", tmp_path, request)
+    files_role = json.loads(environment["TROVE_STORAGE"])["files"]
+    token = prepare(environment)
+    server = servers(environment, workers=1, threads=2, preexec=limit_file_size)
+    writer = Writer(server, token)
+    assert writer.create().status_code == 201
+    too_big = event_with_files(-1, size=700 * 1024)  # 1.4 MB of hex text
+    assert_clear_failure(writer.create(too_big), 507, "storage_full")
+    assert writer.create().status_code == 201
+    writer.audit(files_role, figure="storage-sqlite     files=fs  RLIMIT_FSIZE (EFBIG)")

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import psycopg
 import pytest
 import requests
@@ -212,6 +213,17 @@ def prepare(environment: dict[str, str]) -> str:
     return manage(environment, "shell", "-c", PREPARE).strip().splitlines()[-1]
 
 
+def _running_in_group(group: int) -> bool:
+    """Whether a process of ``group`` still runs (zombies left to init do not count)."""
+    for process in psutil.process_iter(["pid"]):
+        try:
+            if os.getpgid(process.pid) == group and process.status() != psutil.STATUS_ZOMBIE:
+                return True
+        except (ProcessLookupError, psutil.Error):
+            continue
+    return False
+
+
 class ProjectServer:
     """``trove_project`` served by gunicorn or runserver on a free loopback port.
 
@@ -319,11 +331,7 @@ class ProjectServer:
             process.wait()
         # Workers of a killed master may linger for a moment; the group is ours alone.
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                os.killpg(process.pid, 0)
-            except ProcessLookupError:
-                return
+        while _running_in_group(process.pid) and time.monotonic() < deadline:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             time.sleep(0.05)

@@ -78,15 +78,6 @@ def postgres_admin(sql: str, *params: Any) -> list[tuple]:
         return cursor.fetchall() if cursor.description else []
 
 
-def server_connections(database: str) -> int:
-    """How many client connections PostgreSQL holds open to ``database``."""
-    [(count,)] = postgres_admin(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-        database,
-    )
-    return count
-
-
 @contextlib.contextmanager
 def temporary_database() -> Iterator[str]:
     """A fresh PostgreSQL database (its URL), dropped afterwards whoever still uses it."""

@@ -13,14 +13,19 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.faults.audit import list_file_objects, unexplained_objects
-from tests.faults.conftest import FIGURES, api_session, backend_environment, prepare
+from tests.faults.conftest import (
+    EVENT_BACKENDS,
+    FIGURES,
+    api_session,
+    backend_environment,
+    prepare,
+)
 
 WORKERS, THREADS = 3, 4
 WRITERS, ROUNDS, EVENTS = 9, 4, 3
-BACKENDS = ("orm-postgres", "orm-sqlite", "storage-sqlite", "storage-json-file")
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
+@pytest.fixture(scope="module", params=EVENT_BACKENDS)
 def deployment(request, tmp_path_factory, module_servers):
     data_dir = tmp_path_factory.mktemp(request.param)
     environment = backend_environment(

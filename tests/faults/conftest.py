@@ -363,8 +363,16 @@ def module_servers(tmp_path_factory) -> Iterator[Any]:
         yield start
 
 
+class TimedSession(requests.Session):
+    """Every request gives up after a minute: a hung server fails the test, never hangs it."""
+
+    def request(self, *args: Any, timeout: float = 60, **kwargs: Any) -> requests.Response:
+        return super().request(*args, timeout=timeout, **kwargs)
+
+
 def api_session(token: str) -> requests.Session:
-    session = requests.Session()
+    """A session authenticated with ``token``."""
+    session = TimedSession()
     session.headers["Authorization"] = f"Token {token}"
     return session
 

@@ -21,9 +21,11 @@ def one_request(server, token: str, n: int) -> int:
     """A create or a query on a connection of its own, as independent clients would."""
     headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
     if n % 3:
-        response = requests.post(server.url("/api/events/"), data=event_body(n), headers=headers)
+        response = requests.post(
+            server.url("/api/events/"), data=event_body(n), headers=headers, timeout=60
+        )
     else:
-        response = requests.get(server.url("/api/events/?limit=5"), headers=headers)
+        response = requests.get(server.url("/api/events/?limit=5"), headers=headers, timeout=60)
     return response.status_code
 
 
@@ -70,11 +72,14 @@ def test_gunicorn_4x4_with_200_clients_stays_within_its_connections(
         with api_session(token) as session:
             for k in range(3):
                 if k == 1:
-                    response = session.get(server.url(f"/api/events/?payload.client={n}"))
+                    response = session.get(
+                        server.url(f"/api/events/?payload.client={n}"), timeout=60
+                    )
                 else:
                     response = session.post(
                         server.url("/api/events/"),
                         json={"schema": "conn.load", "payload": {"client": n, "k": k}},
+                        timeout=60,
                     )
                 statuses.append(response.status_code)
         return statuses

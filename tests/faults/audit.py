@@ -43,7 +43,11 @@ def _classify(objects: FileObjects, name: str, size: int, read: Any) -> None:
     if parts[0] == "blobs" and len(parts) == 4:
         objects.blobs[f"sha256:{parts[3]}"] = size
     elif parts[0] == "records" and len(parts) == 3 and parts[2].endswith(".json"):
-        objects.records[uuid.UUID(parts[2][: -len(".json")])] = json.loads(read()).get("hash")
+        try:
+            hash_ = json.loads(read()).get("hash")
+        except ValueError:  # cut short: it can never match a stored event's record
+            hash_ = "unreadable"
+        objects.records[uuid.UUID(parts[2][: -len(".json")])] = hash_
     elif parts[0] == "refs" and len(parts) == 5:
         objects.markers.add((f"sha256:{parts[3]}", uuid.UUID(parts[4])))
     elif parts[0] == "incoming":

@@ -384,6 +384,14 @@ class FileSystemFileStorage(DjangoFileStorage):
         os.makedirs(directory, exist_ok=True)
         return directory
 
+    def write_small(self, name: str, data: bytes) -> None:
+        """Spooled and renamed into place like the bytes, so that a record appears whole or
+        not at all, even when the process dies in the middle of writing it."""
+        with SpooledUpload(self.spool_directory()) as spool:
+            spool.write(data)
+            spool.flush()
+            self.write_blob(name, spool)
+
     def remove_empty_directory(self, name: str) -> None:
         with contextlib.suppress(OSError):  # not empty after all: a new marker arrived
             os.rmdir(self.storage.path(name))

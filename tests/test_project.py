@@ -101,12 +101,45 @@ def test_check_reports_a_misspelled_plugin_from_the_environment(tmp_path):
         ({"TROVE_STORAGE": "{not json"}, "TROVE_STORAGE is not valid JSON"),
         ({"DJANGO_DEBUG": "false"}, "DJANGO_SECRET_KEY must be set"),
         ({"DJANGO_DEBUG": "maybe"}, "DJANGO_DEBUG='maybe'"),
+        ({"TROVE_SETTINGS": "{strict"}, "TROVE_SETTINGS is not valid JSON"),
+        ({"TROVE_SETTINGS": "[1]"}, "TROVE_SETTINGS must be a JSON object"),
+        ({"TROVE_SETTINGS": '{"storage": {}}'}, "use TROVE_STORAGE"),
+        ({"TROVE_DB_POOL_MAX": "many"}, "TROVE_DB_POOL_MAX='many'"),
     ],
 )
 def test_bad_environment_is_reported_naming_the_variable(tmp_path, env, message):
     result = manage(tmp_path, "check", env=env, check=False)
     assert result.returncode != 0
     assert message in result.stderr
+
+
+def test_trove_settings_are_merged_over_the_defaults(tmp_path):
+    env = {"TROVE_SETTINGS": json.dumps({"strict_schemas": True, "max_json_depth": 3})}
+    manage(tmp_path, "migrate", "--noinput", env=env)
+    out = shell(
+        tmp_path,
+        "import trove; from trove.conf import trove_settings as s;"
+        "print(s.strict_schemas, s.max_json_depth, s.max_query_terms, sorted(s.storage));"
+        "\ntry: trove.create_event('unregistered', {})"
+        "\nexcept trove.exceptions.SchemaNotFound: print('refused')",
+        env=env,
+    )
+    assert out.strip().splitlines()[-2:] == ["True 3 1000 ['events', 'files', 'links']", "refused"]
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"strict_schemas": "yes"}, "TROVE['strict_schemas'] must be True or False"),
+        ({"max_json_depth": 0}, "TROVE['max_json_depth'] must be a positive integer"),
+        ({"processors": []}, "TROVE['processors'] must be a dict"),
+        ({"max_jsn_depth": 3}, "TROVE has an unknown key 'max_jsn_depth'"),
+    ],
+)
+def test_check_reports_bad_trove_settings_from_the_environment(tmp_path, values, message):
+    result = manage(tmp_path, "check", env={"TROVE_SETTINGS": json.dumps(values)}, check=False)
+    assert result.returncode != 0
+    assert message in result.stderr and "trove.E00" in result.stderr
 
 
 def test_database_url_selects_postgresql(tmp_path, postgres_alias):

@@ -7,7 +7,12 @@ The REST API maps these classes onto HTTP status codes (see ``trove.api.exceptio
 
 from __future__ import annotations
 
+import errno
 from typing import Any
+
+#: The ``errno`` of a write that found no room (disk full, quota exceeded, file size
+#: limit); storages translate an ``OSError`` with one of them into :class:`StorageFull`.
+NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
 class TroveError(Exception):
@@ -64,6 +69,13 @@ class StorageUnavailable(StorageError):
     """A storage backend cannot be reached (database down, object store unreachable)."""
 
     code = "storage_unavailable"
+
+
+class StorageFull(StorageUnavailable):
+    """A storage has no room left (disk full, quota exceeded, file size limit): nothing was
+    written, and writes work again once space is freed."""
+
+    code = "storage_full"
 
 
 class NotFound(StorageError):

@@ -8,6 +8,12 @@ The same code runs on a laptop and in production; only the environment differs:
   links in the ORM on the ``default`` database, files under ``<data dir>/files``.
 - ``TROVE_DATA_DIR``: where local data goes. Default: ``./data`` relative to the
   working directory; created if missing.
+- ``TROVE_SETTINGS``: JSON object of the other ``TROVE`` keys (``strict_schemas``, the
+  limits, ``processors``, …), merged over the defaults; its values are checked by
+  ``manage.py check`` like any ``TROVE`` setting.
+- ``TROVE_DB_POOL_MAX``: the most PostgreSQL connections one server process holds, in
+  Django's psycopg connection pool. Default: 4; ``0`` turns the pool off (a connection per
+  request, closed after it).
 - ``DJANGO_SECRET_KEY``: required unless ``DJANGO_DEBUG`` is true.
 - ``DJANGO_DEBUG``: ``1/true/yes/on`` or ``0/false/no/off``. Default: true, for development.
 - ``DJANGO_ALLOWED_HOSTS``: comma-separated. Default: ``localhost,127.0.0.1,[::1]``.
@@ -86,16 +92,48 @@ SQLITE_OPTIONS = {
     "timeout": 20,
 }
 
-if os.environ.get("DATABASE_URL"):
-    _database = dj_database_url.parse(
-        os.environ["DATABASE_URL"], conn_max_age=60, conn_health_checks=True
+
+def _env_count(name: str, default: int) -> int:
+    """Read a whole number >= 0."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit():
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a whole number >= 0.")
+    return int(raw)
+
+
+DB_POOL_MAX = _env_count("TROVE_DB_POOL_MAX", 4)
+
+
+def _database_from_env() -> dict:
+    """The default database. Never a persistent connection per thread: ``runserver`` starts
+    a thread per request, so connections kept per thread would pile up until PostgreSQL
+    refuses clients. PostgreSQL gets Django's connection pool instead, bounded per process
+    by ``TROVE_DB_POOL_MAX``; health checks hand out only live connections, so the server
+    recovers by itself when the database comes back."""
+    if not os.environ.get("DATABASE_URL"):
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(DATA_DIR / "trove.sqlite3"),
+            "OPTIONS": dict(SQLITE_OPTIONS),
+        }
+    database = dj_database_url.parse(
+        os.environ["DATABASE_URL"], conn_max_age=0, conn_health_checks=True
     )
-else:
-    _database = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(DATA_DIR / "trove.sqlite3")}
-if _database["ENGINE"] == "django.db.backends.sqlite3":
-    _database["CONN_MAX_AGE"] = 0
-    _database["OPTIONS"] = {**SQLITE_OPTIONS, **_database.get("OPTIONS", {})}
-DATABASES = {"default": _database}
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        database["OPTIONS"] = {**SQLITE_OPTIONS, **database.get("OPTIONS", {})}
+    elif database["ENGINE"] == "django.db.backends.postgresql":
+        if DB_POOL_MAX:
+            database.setdefault("OPTIONS", {})["pool"] = {
+                "min_size": 1,
+                "max_size": DB_POOL_MAX,
+                "timeout": 5,
+            }
+    return database
+
+
+DATABASES = {"default": _database_from_env()}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -124,7 +162,25 @@ def _storage_from_env() -> dict:
     return storage
 
 
-TROVE = {"storage": _storage_from_env()}
+def _trove_settings_from_env() -> dict:
+    """Parse ``TROVE_SETTINGS``; its keys and values are validated by Trove's system checks."""
+    raw = os.environ.get("TROVE_SETTINGS")
+    if not raw:
+        return {}
+    try:
+        values = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ImproperlyConfigured(f"TROVE_SETTINGS is not valid JSON: {exc}") from exc
+    if not isinstance(values, dict):
+        raise ImproperlyConfigured(
+            'TROVE_SETTINGS must be a JSON object such as {"strict_schemas": true}.'
+        )
+    if "storage" in values:
+        raise ImproperlyConfigured("TROVE_SETTINGS cannot hold 'storage'; use TROVE_STORAGE.")
+    return values
+
+
+TROVE = {**_trove_settings_from_env(), "storage": _storage_from_env()}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

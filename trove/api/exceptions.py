@@ -12,7 +12,8 @@ Status codes: 400 malformed request or query; 401/403 not authenticated (DRF ans
 or a JSON body (or the text parts of a multipart one) larger than
 ``TROVE["max_request_size"]`` or than Django accepts; 422 a payload that
 fails its schema (every violation listed), an unregistered schema in strict mode, or
-file bytes that do not match their declared hash; 503 a storage backend unreachable.
+file bytes that do not match their declared hash; 503 a storage backend (or the database)
+unreachable; 507 a storage full.
 
 Messages are for clients, so none carries what only the operator should see: a storage
 failure (5xx) answers which role failed and nothing else, and an error translated from a
@@ -30,6 +31,7 @@ from typing import Any
 from django.core.exceptions import NON_FIELD_ERRORS, RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import Error as DatabaseError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions as drf
 from rest_framework import status
@@ -44,6 +46,7 @@ from trove.exceptions import (
     SchemaNotFound,
     SchemaValidationError,
     StorageError,
+    StorageFull,
     StorageUnavailable,
     TroveError,
     VersionConflict,
@@ -60,6 +63,7 @@ TROVE_STATUS: tuple[tuple[type[TroveError], int], ...] = (
     (FileTooLarge, status.HTTP_413_REQUEST_ENTITY_TOO_LARGE),
     (VersionConflict, status.HTTP_409_CONFLICT),
     (NotFound, status.HTTP_404_NOT_FOUND),
+    (StorageFull, status.HTTP_507_INSUFFICIENT_STORAGE),
     (StorageUnavailable, status.HTTP_503_SERVICE_UNAVAILABLE),
     (StorageError, status.HTTP_500_INTERNAL_SERVER_ERROR),
     (TroveError, status.HTTP_400_BAD_REQUEST),
@@ -133,7 +137,9 @@ def _from_trove(exc: TroveError, code: int) -> dict:
     if code >= 500:
         role = failing_role(exc.__traceback__)
         storage = f"The {role} storage" if role else "A storage backend"
-        if isinstance(exc, StorageUnavailable):
+        if isinstance(exc, StorageFull):
+            message = f"{storage} is full; nothing was written. Try again once space is freed."
+        elif isinstance(exc, StorageUnavailable):
             message = f"{storage} is unavailable; try again later."
         else:
             message = f"{storage} failed; the server log has the details."
@@ -171,6 +177,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, TroveError):
         code = next(code for cls, code in TROVE_STATUS if isinstance(exc, cls))
         body = _from_trove(exc, code)
+    elif isinstance(exc, OperationalError | InterfaceError):  # the database, outside a storage
+        logger.error("Database failure: %s", exc, exc_info=exc)
+        code = status.HTTP_503_SERVICE_UNAVAILABLE
+        body = error_body(StorageUnavailable.code, "The database is unavailable; try again later.")
     elif isinstance(exc, Http404):
         code, body = 404, error_body("not_found", str(exc) or "Not found.")
     elif isinstance(exc, DjangoPermissionDenied):

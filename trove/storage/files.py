@@ -47,10 +47,12 @@ from trove.conf import default_files_directory
 from trove.documents import FileRecord
 from trove.downloads import presigned_headers
 from trove.exceptions import (
+    NO_SPACE,
     FileIntegrityError,
     FileTooLarge,
     NotFound,
     StorageError,
+    StorageFull,
     StorageUnavailable,
     TroveError,
 )
@@ -153,6 +155,8 @@ class DjangoFileStorage(FileStorage):
 
     def translate_error(self, error: Exception, doing: str) -> Exception | None:
         """The Trove error a native one stands for, or ``None`` to let it through."""
+        if isinstance(error, OSError) and error.errno in NO_SPACE:
+            return StorageFull(f"Cannot {doing}: {self.describe()} is full ({error}).")
         if isinstance(error, OSError):
             return StorageUnavailable(f"Cannot {doing}: {self.describe()} failed ({error}).")
         return None
@@ -369,6 +373,14 @@ class FileSystemFileStorage(DjangoFileStorage):
         directory = os.path.join(self.storage.location, "incoming")
         os.makedirs(directory, exist_ok=True)
         return directory
+
+    def write_small(self, name: str, data: bytes) -> None:
+        """Spooled and renamed into place like the bytes, so that a record appears whole or
+        not at all, even when the process dies in the middle of writing it."""
+        with SpooledUpload(self.spool_directory()) as spool:
+            spool.write(data)
+            spool.flush()
+            self.write_blob(name, spool)
 
     def remove_empty_directory(self, name: str) -> None:
         with contextlib.suppress(OSError):  # not empty after all: a new marker arrived

@@ -76,7 +76,14 @@ from typing import Any, ClassVar, TypeVar
 from django.core.exceptions import ImproperlyConfigured
 
 from trove.documents import Event, EventId, Link
-from trove.exceptions import InvalidEvent, StorageError, StorageUnavailable, VersionConflict
+from trove.exceptions import (
+    NO_SPACE,
+    InvalidEvent,
+    StorageError,
+    StorageFull,
+    StorageUnavailable,
+    VersionConflict,
+)
 from trove.query import EventQuery
 from trove.storage import jsonfile_index as index
 from trove.storage.base import EventStorage, LinkStorage, TransactionalStorage
@@ -168,11 +175,13 @@ def translate_errors(method):
             return method(self, *args, **kwargs)
         except OSError as error:
             where = error.filename or self.directory
-            raise StorageUnavailable(
+            unavailable = StorageFull if error.errno in NO_SPACE else StorageUnavailable
+            raise unavailable(
                 f"storage-json-file cannot use {where}: {error.strerror or error}."
             ) from error
         except sqlite3.Error as error:
-            raise StorageUnavailable(
+            full = getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+            raise (StorageFull if full else StorageUnavailable)(
                 f"storage-json-file index {self.index_path} failed: {error}."
             ) from error
 

@@ -1,0 +1,363 @@
+"""A JSON Schema is hostile input: it never makes Trove open a connection or read a file,
+it compiles when it is registered or not at all, and no pattern or keyword holds a worker.
+
+The references point at a real HTTP server on 127.0.0.1 that counts the connections it
+gets, and at a real file holding a secret; registration through the Python API, through
+``POST /api/schemas/`` and inline in ``POST /api/events/`` is refused before either is
+touched.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from django.core.exceptions import ValidationError
+
+import trove
+from tests.api import conftest as api
+from trove import schemas
+from trove.documents import SchemaRef
+from trove.exceptions import InvalidSchema, SchemaValidationError
+from trove.models import EventSchema
+from trove.storage.handler import storages
+
+pytestmark = pytest.mark.django_db
+
+SECRET = "TROVE-SECRET-7f3a"
+memory, writer = api.memory, api.writer  # the REST tests' fixtures
+
+
+class _Recorder(ThreadingHTTPServer):
+    """Answers every request with a schema, and counts every connection it accepts."""
+
+    daemon_threads = True
+    connections = 0
+
+    def verify_request(self, request, client_address) -> bool:
+        type(self).connections += 1
+        return True
+
+
+class _Schema(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = json.dumps({"type": "string", "enum": [SECRET]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/schema+json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def server():
+    recorder = _Recorder(("127.0.0.1", 0), _Schema)
+    thread = threading.Thread(target=recorder.serve_forever, kwargs={"poll_interval": 0.1})
+    thread.start()
+    yield recorder
+    recorder.shutdown()
+    recorder.server_close()
+    thread.join(timeout=5)
+
+
+@pytest.fixture
+def outside(server, tmp_path) -> dict[str, str]:
+    """References to places outside Trove, by kind; the server's count starts at zero."""
+    secret = tmp_path / "secret.json"
+    secret.write_text(json.dumps({"type": "string", "enum": [SECRET]}))
+    type(server).connections = 0
+    port = server.server_address[1]
+    return {
+        "http": f"http://127.0.0.1:{port}/schema.json",
+        "https": f"https://127.0.0.1:{port}/schema.json",
+        "file": secret.as_uri(),
+        "relative": "secret.json",
+        "unknown urn": "urn:trove:schema:nothing:1",
+        "pointer": f"http://127.0.0.1:{port}/schema.json#/enum",
+    }
+
+
+@pytest.fixture
+def python_only(monkeypatch):
+    """As where jsonschema-rs is not installed: the Python validator answers alone."""
+    monkeypatch.setitem(sys.modules, "jsonschema_rs", None)
+    monkeypatch.setattr(schemas, "_registry", {})
+
+
+@pytest.fixture
+def in_memory(settings):
+    settings.TROVE = {
+        "storage": {"events": {"plugin": "storage-memory"}, "files": {"plugin": "storage-memory"}}
+    }
+    yield
+    storages.close_all()
+
+
+def referring(refs: dict[str, str]) -> dict:
+    return {"type": "object", "properties": {name: {"$ref": ref} for name, ref in refs.items()}}
+
+
+def assert_untouched(server, response_text: str = "") -> None:
+    time.sleep(0.05)  # a connection the server is about to count would show by now
+    assert type(server).connections == 0
+    assert SECRET not in response_text
+
+
+# References ---------------------------------------------------------------------------
+
+
+def test_a_reference_outside_trove_is_refused_at_registration(server, outside):
+    with pytest.raises(InvalidSchema) as error:
+        trove.register_schema("s", "1", referring(outside))
+    problems = error.value.problems
+    assert [p["field"] for p in problems] == [f"schema.properties.{name}.$ref" for name in outside]
+    assert all("not a schema Trove knows" in p["message"] for p in problems)
+    assert_untouched(server, str(error.value))
+    assert not EventSchema.objects.exists()
+
+
+def test_the_meta_schema_keywords_refuse_an_unknown_dialect(server, outside):
+    with pytest.raises(InvalidSchema) as error:
+        trove.register_schema("s", "1", {"$schema": outside["http"], "type": "object"})
+    assert [p["field"] for p in error.value.problems] == ["schema.$schema"]
+    assert_untouched(server)
+
+
+def test_the_rest_api_refuses_such_a_schema(server, outside, memory, writer):
+    body = {"id": "s", "version": "1", "schema": referring(outside)}
+    response = writer.post("/api/schemas/", body, format="json")
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "invalid_schema"
+    assert len(error["problems"]) == len(outside)
+    assert_untouched(server, response.content.decode())
+    assert not EventSchema.objects.exists()
+
+
+@pytest.mark.parametrize("path", ["/api/events/", "/api/events"])
+def test_an_inline_schema_with_such_a_reference_is_refused(server, outside, memory, writer, path):
+    inline = {"$id": "test.event+v1.0.0", **referring({"file": outside["file"]})}
+    response = writer.post(path, {"schema": inline, "payload": {"file": "x"}}, format="json")
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "invalid_schema")
+    inline = {"$id": "test.event+v1.0.0", **referring({"http": outside["http"]})}
+    response = writer.post(path, {"schema": inline, "payload": {"http": "x"}}, format="json")
+    assert response.status_code == 400
+    assert_untouched(server, response.content.decode())
+    assert not EventSchema.objects.exists()
+    assert trove.count_events() == 0
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["jsonschema-rs", "python"])
+def test_a_stored_schema_never_fetches_at_validation(
+    server, outside, memory, writer, monkeypatch, fast
+):
+    if not fast:
+        monkeypatch.setitem(sys.modules, "jsonschema_rs", None)
+    monkeypatch.setattr(schemas, "_registry", {})
+    # Written before these rules, or straight into the table: checked again when compiled.
+    EventSchema.objects.create(schema_id="old", version="1", schema=referring(outside))
+    response = writer.post("/api/events/", {"schema": "old", "payload": {}}, format="json")
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "invalid_schema")
+    assert_untouched(server, response.content.decode())
+    assert trove.count_events() == 0
+
+
+def test_references_inside_trove_resolve(in_memory, python_only):
+    trove.register_schema("name", "1", {"type": "string", "minLength": 2})
+    trove.register_schema("age", "1", {"$id": "https://example.com/age", "minimum": 0})
+    tree = {
+        "type": "object",
+        "properties": {
+            "name": {"$ref": "urn:trove:schema:name:1"},
+            "age": {"$ref": "https://example.com/age"},
+            "tag": {"$ref": "#/$defs/tag"},
+            "child": {"$ref": "urn:trove:schema:tree:1"},
+            "schema": {"$ref": "https://json-schema.org/draft/2020-12/schema"},
+        },
+        "$defs": {"tag": {"enum": ["a", "b"]}},
+    }
+    trove.register_schema("tree", "1", tree)
+    good = {"name": "Jo", "age": 3, "tag": "a", "child": {"name": "Al"}, "schema": {}}
+    assert trove.create_event("tree", good).payload == good
+    with pytest.raises(SchemaValidationError) as error:
+        trove.create_event(
+            "tree", {"name": "J", "age": -1, "tag": "c", "child": {"age": -2}, "schema": 1}
+        )
+    assert {(p["field"], p["validator"]) for p in error.value.problems} == {
+        ("payload.age", "minimum"),
+        ("payload.child.age", "minimum"),
+        ("payload.name", "minLength"),
+        ("payload.schema", "type"),  # by each vocabulary of the meta-schema
+        ("payload.tag", "enum"),
+    }
+
+
+# Compiling at registration ------------------------------------------------------------
+
+
+def test_a_schema_that_cannot_compile_is_refused_with_every_problem(in_memory):
+    schema = {
+        "type": "object",
+        "properties": {
+            "code": {"pattern": "[a-"},
+            "nowhere": {"$ref": "#/$defs/missing"},
+            "anchor": {"$ref": "#no-such-anchor"},
+            "size": {"minLength": -1},
+        },
+        "patternProperties": {"(": {}},
+    }
+    with pytest.raises(InvalidSchema) as error:
+        trove.register_schema("s", "1", schema)
+    assert [p["field"] for p in error.value.problems] == [
+        "schema.properties.size.minLength",
+        "schema.patternProperties",
+        "schema.properties.code.pattern",
+        "schema.properties.nowhere.$ref",
+        "schema.properties.anchor.$ref",
+    ]
+    assert not EventSchema.objects.exists()
+
+
+def test_the_rest_api_lists_every_problem(memory, writer):
+    schema = {"properties": {"a": {"pattern": "("}, "b": {"$ref": "#/nope"}}}
+    response = writer.post(
+        "/api/schemas/", {"id": "s", "version": "1", "schema": schema}, format="json"
+    )
+    assert response.status_code == 400
+    problems = response.json()["error"]["problems"]
+    assert [p["field"] for p in problems] == [
+        "schema.properties.a.pattern",
+        "schema.properties.b.$ref",
+    ]
+
+
+@pytest.mark.parametrize("pattern", ["^(a)\\1$", "^(?=a)a", "(?<!x)y", "\\k<n>(?<n>a)"])
+def test_a_pattern_that_needs_backtracking_is_refused(in_memory, pattern):
+    with pytest.raises(InvalidSchema) as error:
+        trove.register_schema("s", "1", {"properties": {"a": {"pattern": pattern}}})
+    [problem] = error.value.problems
+    assert problem["field"] == "schema.properties.a.pattern"
+    assert "linear time" in problem["message"]
+
+
+def test_a_schema_nested_beyond_the_limit_is_refused(in_memory, memory, writer):
+    deep: dict = {"type": "object"}
+    for _ in range(70):
+        deep = {"properties": {"a": deep}}
+    with pytest.raises(InvalidSchema, match="deeper than 64"):
+        trove.register_schema("s", "1", deep)
+    response = writer.post(
+        "/api/schemas/", {"id": "s", "version": "1", "schema": deep}, format="json"
+    )
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "invalid_schema")
+
+
+def test_the_admin_form_check_applies_the_same_rules(server, outside):
+    row = EventSchema(schema_id="s", version="1", schema=referring({"x": outside["http"]}))
+    with pytest.raises(ValidationError) as error:
+        row.full_clean()
+    assert "properties.x.$ref" in error.value.message_dict["schema"][0]
+    assert_untouched(server)
+
+
+# Linear-time validation ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["jsonschema-rs", "python"])
+def test_a_backtracking_pattern_matches_in_linear_time(in_memory, monkeypatch, fast):
+    if not fast:
+        monkeypatch.setitem(sys.modules, "jsonschema_rs", None)
+    monkeypatch.setattr(schemas, "_registry", {})
+    trove.register_schema("s", "1", {"properties": {"a": {"pattern": "^(a+)+$"}}})
+    started = time.monotonic()
+    with pytest.raises(SchemaValidationError) as error:
+        trove.create_event("s", {"a": "a" * 40 + "!"})
+    assert time.monotonic() - started < 2  # a backtracking engine takes hours here
+    assert [p["validator"] for p in error.value.problems] == ["pattern"]
+    assert trove.create_event("s", {"a": "a" * 40}).payload == {"a": "a" * 40}
+
+
+def test_patterns_read_ecma_unicode_escapes(in_memory, python_only):
+    trove.register_schema("s", "1", {"properties": {"a": {"pattern": "^\\u00e9+$"}}})
+    assert trove.create_event("s", {"a": "éé"}).payload == {"a": "éé"}
+    with pytest.raises(SchemaValidationError):
+        trove.create_event("s", {"a": "e"})
+
+
+def test_a_regex_format_is_checked_by_the_same_rules(in_memory, python_only):
+    trove.register_schema("s", "1", {"properties": {"re": {"format": "regex"}}})
+    assert trove.create_event("s", {"re": "^a+$"}).payload == {"re": "^a+$"}
+    with pytest.raises(SchemaValidationError) as error:
+        trove.create_event("s", {"re": "(a)\\1"})
+    assert [p["validator"] for p in error.value.problems] == ["format"]
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["jsonschema-rs", "python"])
+def test_unique_items_on_a_large_array_is_linear(in_memory, monkeypatch, fast):
+    if not fast:
+        monkeypatch.setitem(sys.modules, "jsonschema_rs", None)
+    monkeypatch.setattr(schemas, "_registry", {})
+    trove.register_schema("s", "1", {"properties": {"rows": {"uniqueItems": True}}})
+    rows = [{"n": n, "tags": [n, "x"]} for n in range(200_000)]
+    assert len(trove.create_event("s", {"rows": rows}).payload["rows"]) == 200_000
+    rows.append({"tags": [7, "x"], "n": 7})
+    with pytest.raises(SchemaValidationError) as error:
+        trove.create_event("s", {"rows": rows})
+    [problem] = error.value.problems
+    assert (problem["field"], problem["validator"]) == ("payload.rows", "uniqueItems")
+    if not fast:
+        assert "items 7 and 200000 are equal" in problem["message"]
+
+
+@pytest.mark.parametrize(
+    ("items", "unique"),
+    [
+        ([1, True], True),
+        ([0, False], True),
+        ([1, 1.0], False),
+        ([{"a": 1, "b": 2}, {"b": 2, "a": 1}], False),
+        ([[1, 2], [2, 1]], True),
+        ([{"a": [1]}, {"a": [True]}], True),
+        ([None, False, 0, "", [], {}], True),
+        ([2**63, float(2**63)], False),
+        ([2**53 + 1, float(2**53)], True),
+    ],
+)
+def test_unique_items_compares_as_json_schema_does(in_memory, python_only, items, unique):
+    trove.register_schema("s", "1", {"properties": {"v": {"uniqueItems": True}}})
+    if unique:
+        assert trove.create_event("s", {"v": items}).payload == {"v": items}
+    else:
+        with pytest.raises(SchemaValidationError):
+            trove.create_event("s", {"v": items})
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["jsonschema-rs", "python"])
+def test_a_large_enum_of_objects_is_checked_by_hash(in_memory, monkeypatch, fast):
+    if not fast:
+        monkeypatch.setitem(sys.modules, "jsonschema_rs", None)
+    monkeypatch.setattr(schemas, "_registry", {})
+    allowed = [{"k": n} for n in range(20_000)]
+    trove.register_schema("s", "1", {"properties": {"v": {"items": {"enum": allowed}}}})
+    started = time.monotonic()
+    assert len(trove.create_event("s", {"v": allowed[::-1]}).payload["v"]) == 20_000
+    with pytest.raises(SchemaValidationError) as error:
+        trove.create_event("s", {"v": [*allowed, {"k": 1.0}, {"k": True}]})
+    assert time.monotonic() - started < 2  # compared pairwise, this takes minutes
+    assert [p["field"] for p in error.value.problems] == ["payload.v.20001"]
+    assert len(error.value.problems[0]["message"]) < 300
+
+
+def test_the_fast_path_serves_schemas_with_references(in_memory):
+    trove.register_schema("name", "1", {"type": "string"})
+    trove.register_schema("p", "1", {"properties": {"name": {"$ref": "urn:trove:schema:name:1"}}})
+    assert schemas.compiled_schema(SchemaRef("p")).fast is not None
+    with pytest.raises(SchemaValidationError):
+        trove.create_event("p", {"name": 1})

@@ -18,7 +18,10 @@ The registry (``trove.schemas``) supplies the registered documents and caches va
 
 from __future__ import annotations
 
+import contextvars
 import functools
+import math
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +32,7 @@ import referencing
 import referencing.exceptions
 import referencing.jsonschema
 from jsonschema import validators
+from jsonschema._utils import find_evaluated_item_indexes_by_schema
 from jsonschema.exceptions import ValidationError
 from jsonschema_specifications import REGISTRY as META_SCHEMAS
 
@@ -51,9 +55,15 @@ _SCHEMA_MAP_KEYWORDS = frozenset(
     "$defs definitions dependencies dependentSchemas patternProperties properties".split()
 )
 _REFERENCE_KEYWORDS = ("$ref", "$dynamicRef", "$recursiveRef")
+# Keywords that apply their schemas to the very value their own schema applies to.
+_IN_PLACE_KEYWORDS = frozenset("allOf anyOf oneOf not if then else dependentSchemas".split())
 _REFERENCE_RULE = (
     "a $ref may point inside the schema ('#…'), to a registered schema by its $id or "
     "as urn:trove:schema:<id>:<version>, or to a JSON Schema meta-schema"
+)
+_LOOP = (
+    "This leads back to a schema it is part of without reaching into the value (a loop of "
+    "references), so validation would never end."
 )
 # Beyond this many values, some of them objects or arrays, jsonschema-rs checks no enum.
 _PAIRWISE_ENUM_LIMIT = 16
@@ -142,7 +152,10 @@ def pattern_problem(pattern: str) -> str | None:
 
 
 def search(pattern: str, text: str) -> bool:
-    """Whether ``pattern`` matches somewhere in ``text``, as JSON Schema's ``pattern``."""
+    """Whether ``pattern`` matches somewhere in ``text``, as JSON Schema's ``pattern``.
+
+    Keywords call it once per key or string, so it also keeps to the time limit."""
+    _on_time()
     return compile_pattern(pattern).search(text.encode("utf-8", "surrogatepass")) is not None
 
 
@@ -244,15 +257,17 @@ class _ReferenceWalk:
         self.resources: dict[str, Any] = {}
         self.pending: list[str] = []
         self.large_structured_enum = False
+        # Subschema → (subschema applied to the same value, where that is said), by id().
+        self.in_place: dict[int, list[tuple[int, str]]] = {}
 
     def retrieve(self, uri: str) -> referencing.Resource:
-        document = self.lookup(uri) if uri else None
-        if document is None:
-            raise referencing.exceptions.NoSuchResource(ref=uri)
         if uri not in self.resources:
+            document = self.lookup(uri) if uri else None
+            if document is None:
+                raise referencing.exceptions.NoSuchResource(ref=uri)
             self.resources[uri] = document
             self.pending.append(uri)
-        return _resource(document)
+        return _resource(self.resources[uri])
 
     def document(self, schema: Any, uri: str, where: str) -> None:
         registry = referencing.Registry(retrieve=self.retrieve).with_resources(
@@ -269,6 +284,7 @@ class _ReferenceWalk:
                 )
                 for p in self.problems[known:]
             ]
+        self.check_loops()
 
     def visit(self, schema: Any, resolver: referencing.Resolver, where: str) -> None:
         stack = [(schema, resolver, where)]
@@ -280,11 +296,41 @@ class _ReferenceWalk:
                 resolver = resolver.in_subresource(_resource(node))
             self.check_patterns(node, where)
             self.large_structured_enum |= _is_large_structured_enum(node.get("enum"))
+            edges = self.in_place.setdefault(id(node), [])
             for keyword in _REFERENCE_KEYWORDS:
                 if isinstance(node.get(keyword), str):
-                    self.check_reference(node[keyword], resolver, f"{where}.{keyword}")
-            children = [(c, resolver, where + _pointer(p)) for p, c in _subschemas(node)]
+                    place = f"{where}.{keyword}"
+                    target = self.check_reference(node[keyword], resolver, place)
+                    if isinstance(target, dict):
+                        edges.append((id(target), place))
+            children = []
+            for path, child in _subschemas(node):
+                children.append((child, resolver, where + _pointer(path)))
+                if path[0] in _IN_PLACE_KEYWORDS and isinstance(child, dict):
+                    edges.append((id(child), where + _pointer(path)))
             stack.extend(reversed(children))  # visited in document order
+
+    def check_loops(self) -> None:
+        """Report each loop of references that comes back to a schema without reaching
+        into the value: validation would go round it until Python's recursion limit."""
+        state: dict[int, str] = {}
+        for start in self.in_place:
+            if start in state:
+                continue
+            state[start] = "open"
+            stack = [(start, iter(self.in_place[start]))]
+            while stack:
+                node, edges = stack[-1]
+                for target, place in edges:
+                    if state.get(target) == "open":
+                        self.problems.append(_problem(place, _LOOP))
+                    elif target not in state:
+                        state[target] = "open"
+                        stack.append((target, iter(self.in_place.get(target, ()))))
+                        break
+                else:
+                    state[node] = "done"
+                    stack.pop()
 
     def check_patterns(self, node: dict[str, Any], where: str) -> None:
         if isinstance(node.get("pattern"), str):
@@ -297,18 +343,18 @@ class _ReferenceWalk:
                 if message:
                     self.problems.append(_problem(f"{where}.patternProperties", message))
 
-    def check_reference(self, ref: str, resolver: referencing.Resolver, where: str) -> None:
+    def check_reference(self, ref: str, resolver: referencing.Resolver, where: str) -> Any:
+        """The schema ``ref`` points to; ``None`` (and a problem noted) if there is none."""
         try:
-            resolver.lookup(ref)
+            return resolver.lookup(ref).contents
         except referencing.exceptions.PointerToNowhere:
             message = f"{_quote(ref)} points to nothing in the schema it names."
         except referencing.exceptions.NoSuchAnchor:
             message = f"{_quote(ref)} names an anchor the schema does not define."
         except (referencing.exceptions.Unresolvable, ValueError):
             message = f"{_quote(ref)} is not a schema Trove knows: {_REFERENCE_RULE}."
-        else:
-            return
         self.problems.append(_problem(where, message))
+        return None
 
 
 def _is_large_structured_enum(enum: Any) -> bool:
@@ -369,6 +415,93 @@ def _pattern_properties(validator: Any, patterns: Any, instance: Any, schema: An
         for key, value in instance.items():
             if search(pattern, key):
                 yield from validator.descend(value, subschema, path=key, schema_path=pattern)
+
+
+def _additional_properties(validator: Any, extra: Any, instance: Any, schema: Any) -> Iterator:
+    """``additionalProperties`` with RE2 (jsonschema matches ``patternProperties`` with
+    Python's backtracking ``re`` here)."""
+    if not validator.is_type(instance, "object"):
+        return
+    named = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+    patterns = list(schema.get("patternProperties") or ())
+    extras = [
+        key
+        for key in instance
+        if key not in named and not any(search(pattern, key) for pattern in patterns)
+    ]
+    if validator.is_type(extra, "object"):
+        for key in extras:
+            yield from validator.descend(instance[key], extra, path=key)
+    elif extra is False and extras:
+        yield ValidationError(
+            f"Additional properties are not allowed ({_quote(sorted(extras))} unexpected)"
+        )
+
+
+def _evaluated_keys(validator: Any, instance: dict[str, Any], schema: Any) -> set[str]:
+    """The keys of ``instance`` that ``schema``, or the subschemas it applies to the same
+    object and that hold, evaluate: those ``unevaluatedProperties`` leaves alone."""
+    if not isinstance(schema, dict):
+        return set()
+    keys: set[str] = set()
+    for keyword in _REFERENCE_KEYWORDS:
+        if isinstance(schema.get(keyword), str):
+            # jsonschema offers no public way to follow a reference from a keyword.
+            resolved = validator._resolver.lookup(schema[keyword])
+            target = validator.evolve(schema=resolved.contents, _resolver=resolved.resolver)
+            keys |= _evaluated_keys(target, instance, resolved.contents)
+    if isinstance(schema.get("properties"), dict):
+        keys |= schema["properties"].keys() & instance.keys()
+    for pattern in schema.get("patternProperties") or ():
+        keys.update(key for key in instance if search(pattern, key))
+    for keyword in ("additionalProperties", "unevaluatedProperties"):
+        if schema.get(keyword, False) is True:
+            keys.update(instance)
+        elif isinstance(schema.get(keyword), dict):
+            check = validator.evolve(schema=schema[keyword])
+            keys.update(key for key, value in instance.items() if check.is_valid(value))
+    for name, subschema in (schema.get("dependentSchemas") or {}).items():
+        if name in instance:
+            keys |= _evaluated_keys(validator, instance, subschema)
+    applying = [*schema.get("allOf", ()), *schema.get("anyOf", ()), *schema.get("oneOf", ())]
+    if "if" in schema:
+        holds = validator.evolve(schema=schema["if"]).is_valid(instance)
+        applying += [schema["if"], schema.get("then", {})] if holds else [schema.get("else", {})]
+    for subschema in applying:
+        if validator.evolve(schema=subschema).is_valid(instance):
+            keys |= _evaluated_keys(validator, instance, subschema)
+    return keys
+
+
+def _unevaluated_properties(validator: Any, rest: Any, instance: Any, schema: Any) -> Iterator:
+    """``unevaluatedProperties`` over a set of keys, with RE2 (jsonschema keeps a list,
+    quadratic in the number of keys, and matches patterns with ``re``)."""
+    if not validator.is_type(instance, "object"):
+        return
+    evaluated = _evaluated_keys(validator, instance, schema)
+    failing = [
+        key
+        for key in instance
+        if key not in evaluated and any(validator.descend(instance[key], rest, path=key))
+    ]
+    if failing:
+        yield ValidationError(
+            f"Unevaluated properties are not allowed ({_quote(failing)} unexpected)"
+        )
+
+
+def _unevaluated_items(validator: Any, rest: Any, instance: Any, schema: Any) -> Iterator:
+    """``unevaluatedItems`` over a set of indexes (jsonschema looks each up in a list)."""
+    if not validator.is_type(instance, "array"):
+        return
+    evaluated = set(find_evaluated_item_indexes_by_schema(validator, instance, schema))
+    failing = [
+        item
+        for index, item in enumerate(instance)
+        if index not in evaluated and any(validator.descend(item, rest, path=index))
+    ]
+    if failing:
+        yield ValidationError(f"Unevaluated items are not allowed ({_quote(failing)} unexpected)")
 
 
 def _const(validator: Any, const: Any, instance: Any, schema: Any) -> Iterator[Any]:
@@ -438,6 +571,34 @@ def _fast_validator(checked: CheckedSchema) -> Any:
         return None
 
 
+#: Seconds the Python validator may spend on one payload (jsonschema-rs answers in far less).
+TIME_LIMIT = 1.0
+
+_deadline: contextvars.ContextVar[float] = contextvars.ContextVar("trove_validation_deadline")
+
+
+class _OutOfTime(Exception):
+    """The Python validator went past :data:`TIME_LIMIT` on one payload."""
+
+
+def _on_time() -> None:
+    if time.monotonic() > _deadline.get(math.inf):
+        raise _OutOfTime
+
+
+def _within_budget(keyword: Callable[..., Any]) -> Callable[..., Iterator[Any]]:
+    """``keyword`` checking the clock first, so that no schema and payload together (a
+    schema applied again and again at each level, say) hold a worker past the limit."""
+
+    def bounded(validator: Any, value: Any, instance: Any, schema: Any) -> Iterator[Any]:
+        _on_time()
+        result = keyword(validator, value, instance, schema)
+        if result is not None:
+            yield from result
+
+    return bounded
+
+
 class PayloadValidator:
     """Validates payloads against a checked schema, listing every violation.
 
@@ -446,18 +607,24 @@ class PayloadValidator:
     a regular expression or format edge) the payload is accepted, as it always was.
     """
 
-    def __init__(self, checked: CheckedSchema) -> None:
+    def __init__(self, checked: CheckedSchema, time_limit: float | None = None) -> None:
         base = _validator_class(checked.document)
-        cls = validators.extend(
-            base,
-            {
-                "pattern": _pattern,
-                "patternProperties": _pattern_properties,
-                "uniqueItems": _unique_items,
-                "const": _const,
-                "enum": _enum_keyword(),
-            },
-        )
+        replaced = {
+            "additionalProperties": _additional_properties,
+            "const": _const,
+            "enum": _enum_keyword(),
+            "pattern": _pattern,
+            "patternProperties": _pattern_properties,
+            "unevaluatedItems": _unevaluated_items,
+            "unevaluatedProperties": _unevaluated_properties,
+            "uniqueItems": _unique_items,
+        }
+        keywords = {
+            **base.VALIDATORS,
+            **{k: v for k, v in replaced.items() if k in base.VALIDATORS},
+        }
+        cls = validators.extend(base, {k: _within_budget(v) for k, v in keywords.items()})
+        self.time_limit = TIME_LIMIT if time_limit is None else time_limit
         registry = referencing.Registry().with_resources(
             [
                 (checked.uri, _resource(checked.document)),
@@ -478,9 +645,20 @@ class PayloadValidator:
                     return []
             except (ValueError, TypeError, OverflowError):
                 pass  # a value jsonschema-rs cannot read: the Python validator decides
-        errors = sorted(
-            self.validator.iter_errors(payload), key=lambda e: [str(p) for p in e.absolute_path]
-        )
+        errors: list[Any] = []
+        token = _deadline.set(time.monotonic() + self.time_limit)
+        try:
+            errors.extend(self.validator.iter_errors(payload))
+        except _OutOfTime:
+            stopped = ValidationError(
+                f"Validation stopped after {self.time_limit:g} s: this payload is too costly "
+                "to check against its schema; the violations found so far are listed.",
+                validator="timeLimit",
+            )
+            errors.append(stopped)
+        finally:
+            _deadline.reset(token)
+        errors.sort(key=lambda e: [str(p) for p in e.absolute_path])
         return [
             {
                 "field": "payload" + _pointer(error.absolute_path),

@@ -29,6 +29,8 @@ from trove.storage.handler import storages
 pytestmark = pytest.mark.django_db
 
 SECRET = "TROVE-SECRET-7f3a"
+# Seconds that only a hang exceeds: the unbounded versions take minutes to hours.
+HANG = 30
 memory, writer = api.memory, api.writer  # the REST tests' fixtures
 
 
@@ -298,7 +300,7 @@ def test_a_backtracking_pattern_matches_in_linear_time(in_memory, monkeypatch, f
     started = time.monotonic()
     with pytest.raises(SchemaValidationError) as error:
         trove.create_event("s", {"a": "a" * 40 + "!"})
-    assert time.monotonic() - started < 2  # a backtracking engine takes hours here
+    assert time.monotonic() - started < HANG  # a backtracking engine takes hours here
     assert [p["validator"] for p in error.value.problems] == ["pattern"]
     assert trove.create_event("s", {"a": "a" * 40}).payload == {"a": "a" * 40}
 
@@ -364,7 +366,7 @@ def test_a_large_enum_of_objects_is_checked_by_hash(in_memory, monkeypatch, fast
     assert len(trove.create_event("s", {"v": allowed[::-1]}).payload["v"]) == 20_000
     with pytest.raises(SchemaValidationError) as error:
         trove.create_event("s", {"v": [*allowed, {"k": 1.0}, {"k": True}]})
-    assert time.monotonic() - started < 2  # compared pairwise, this takes minutes
+    assert time.monotonic() - started < HANG  # compared pairwise, this takes minutes
     assert [p["field"] for p in error.value.problems] == ["payload.v.20001"]
     assert len(error.value.problems[0]["message"]) < 300
 
@@ -418,7 +420,7 @@ def test_keywords_jsonschema_runs_slowly_are_linear(
     started = time.monotonic()
     with pytest.raises(SchemaValidationError) as error:
         trove.create_event("s", payload)
-    assert time.monotonic() - started < 5  # quadratic or backtracking, these take minutes
+    assert time.monotonic() - started < HANG  # quadratic or backtracking, these take minutes
     assert [p["validator"] for p in error.value.problems] == [validator]
 
 
@@ -433,6 +435,6 @@ def test_the_python_validator_stops_at_its_time_limit(in_memory, python_only):
     started = time.monotonic()
     with pytest.raises(SchemaValidationError) as error:
         trove.create_event("s", _nested(40))
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < HANG
     assert error.value.problems[-1]["validator"] == "timeLimit"
     assert trove.count_events() == 0

@@ -97,6 +97,8 @@ def _quote(value: Any) -> str:
 
 def _re2_syntax(pattern: str) -> str:
     """``pattern`` (ECMA-262) with its ``\\uXXXX`` and ``\\u{…}`` escapes in RE2's ``\\x{…}``."""
+    if "\\u" not in pattern:
+        return pattern
     out, index, size = [], 0, len(pattern)
     while index < size:
         char = pattern[index]
@@ -125,20 +127,29 @@ def _is_hex(text: str) -> bool:
     return bool(text) and all(c in "0123456789abcdefABCDEF" for c in text)
 
 
+#: The longest pattern Trove compiles (RE2 takes about a second per few megabytes).
+PATTERN_LIMIT = 10_000
+
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False
 
 
-@functools.lru_cache(maxsize=4096)
-def compile_pattern(pattern: str) -> Any:
-    """``pattern`` compiled by RE2 (linear-time matching); ``re2.error`` if it cannot be."""
+def _compile(pattern: str) -> Any:
     return re2.compile(_re2_syntax(pattern), _RE2_OPTIONS)
 
 
+#: A schema's pattern compiled by RE2 (linear-time matching); ``re2.error`` if it cannot be.
+#: Cached, as schemas are few and their patterns are matched again and again.
+compile_pattern = functools.lru_cache(maxsize=4096)(_compile)
+
+
 def pattern_problem(pattern: str) -> str | None:
-    """Why ``pattern`` cannot be matched in linear time, or ``None`` if it can."""
+    """Why ``pattern`` cannot be matched in linear time, or ``None`` if it can (not cached:
+    ``format: regex`` asks this about payload strings)."""
+    if len(pattern) > PATTERN_LIMIT:
+        return f"A pattern may be at most {PATTERN_LIMIT:,} characters long."
     try:
-        compile_pattern(pattern)
+        _compile(pattern)
     except re2.error as error:
         reason = error.args[0] if error.args else ""
         if isinstance(reason, bytes):

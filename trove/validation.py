@@ -2,15 +2,18 @@
 
 A schema is data a client sends, so it is treated as hostile input:
 
-- a ``$ref`` resolves only inside the schema (``#…``), to a registered schema (by its
-  ``$id`` or ``urn:trove:schema:<id>:<version>``) or to a JSON Schema meta-schema shipped
-  with ``jsonschema``. Nothing is ever fetched: the registry of references is built from
-  documents already in memory before validation starts, and every other URI is refused;
+- a ``$ref`` resolves only inside the schema (``#…``) or to a registered schema (by its
+  ``$id`` or ``urn:trove:schema:<id>:<version>``). Nothing is ever fetched: the registry
+  of references is built from documents already in memory before validation starts, and
+  every other URI is refused;
 - a schema must compile when it is registered: every bad regular expression, unresolvable
-  reference and malformed keyword is reported at once, rather than failing each event;
+  reference, loop of references and malformed keyword is reported at once, rather than
+  failing each event;
 - patterns (``pattern``, ``patternProperties``, ``format: regex``) are matched by RE2,
   in time linear in the text; a pattern RE2 cannot run (backreferences, lookaround) is
-  refused. ``uniqueItems`` and ``enum`` compare through hashes, not pairwise.
+  refused. ``uniqueItems``, ``enum``, ``additionalProperties`` and ``unevaluated*`` work
+  through hashes and sets, not pairwise; and the Python validator, which lists the
+  violations, stops after :data:`TIME_LIMIT` whatever the schema and payload.
 
 :func:`check_schema` applies these rules; :class:`PayloadValidator` validates payloads.
 The registry (``trove.schemas``) supplies the registered documents and caches validators.
@@ -55,11 +58,22 @@ _SCHEMA_MAP_KEYWORDS = frozenset(
     "$defs definitions dependencies dependentSchemas patternProperties properties".split()
 )
 _REFERENCE_KEYWORDS = ("$ref", "$dynamicRef", "$recursiveRef")
+# Dialects jsonschema-rs ships the meta-schema of (without the trailing "#").
+_FAST_DIALECTS = frozenset(
+    (cls.META_SCHEMA.get("$id") or cls.META_SCHEMA["id"]).rstrip("#")
+    for cls in (
+        jsonschema.Draft4Validator,
+        jsonschema.Draft6Validator,
+        jsonschema.Draft7Validator,
+        jsonschema.Draft201909Validator,
+        jsonschema.Draft202012Validator,
+    )
+)
 # Keywords that apply their schemas to the very value their own schema applies to.
 _IN_PLACE_KEYWORDS = frozenset("allOf anyOf oneOf not if then else dependentSchemas".split())
 _REFERENCE_RULE = (
-    "a $ref may point inside the schema ('#…'), to a registered schema by its $id or "
-    "as urn:trove:schema:<id>:<version>, or to a JSON Schema meta-schema"
+    "a $ref may point inside the schema ('#…') or to a registered schema, by its $id "
+    "or as urn:trove:schema:<id>:<version>"
 )
 _LOOP = (
     "This leads back to a schema it is part of without reaching into the value (a loop of "
@@ -193,15 +207,15 @@ class CheckedSchema:
 def check_schema(schema: Any, *, uri: str, lookup: Lookup, max_depth: int) -> CheckedSchema:
     """Check ``schema`` (to be known as ``uri``); raise :class:`InvalidSchema` listing every
     problem: not a JSON Schema, nested deeper than ``max_depth``, a keyword the meta-schema
-    refuses, a pattern RE2 cannot run, a ``$ref`` to anything but the schema itself, a
-    registered schema (``lookup``) or a meta-schema, or one that resolves to nothing."""
+    refuses, a pattern RE2 cannot run, a ``$ref`` to anything but the schema itself or a
+    registered schema (``lookup``), one that resolves to nothing, a loop of references."""
     if not isinstance(schema, dict | bool):
         _raise([_problem("schema", "A JSON Schema must be an object.")])
     if json_depth(schema) > max_depth:
         _raise([_problem("schema", f"The schema nests deeper than {max_depth} levels.")])
     walk = _ReferenceWalk(lookup)
     walk.document(schema, uri, "schema")
-    problems = _meta_problems(schema) + walk.problems
+    problems = _meta_problems(schema, walk.nested_dialect) + walk.problems
     if problems:
         _raise(problems)
     return CheckedSchema(schema, uri, walk.resources, walk.large_structured_enum)
@@ -221,7 +235,14 @@ def _validator_class(schema: Any) -> type:
     return jsonschema.Draft202012Validator
 
 
-def _meta_problems(schema: Any) -> list[dict[str, str]]:
+def _meta_problems(schema: Any, nested_dialect: bool) -> list[dict[str, str]]:
+    """What the meta-schema of ``schema``'s dialect refuses in it.
+
+    ``jsonschema-rs`` answers "valid?" first, in milliseconds where the Python
+    ``jsonschema`` takes seconds for a large schema; only for a dialect it ships with, and
+    with no ``$schema`` inside, as it would otherwise fetch the meta-schema. The Python
+    ``jsonschema`` lists the problems, within :data:`TIME_LIMIT`.
+    """
     dialect = schema.get("$schema") if isinstance(schema, dict) else None
     if dialect is not None and (
         not isinstance(dialect, str) or validators.validator_for(schema, default=None) is None
@@ -233,10 +254,27 @@ def _meta_problems(schema: Any) -> list[dict[str, str]]:
                 "2020-12, e.g. https://json-schema.org/draft/2020-12/schema).",
             )
         ]
+    if not nested_dialect and _fast_meta_valid(schema, dialect):
+        return []
     cls = _validator_class(schema)
-    meta = cls(cls.META_SCHEMA)
-    errors = sorted(meta.iter_errors(schema), key=lambda e: [str(p) for p in e.absolute_path])
+    meta = _budgeted(cls, {})(
+        _without_dialects(cls.META_SCHEMA), registry=_meta_schemas_without_dialects()
+    )
+    errors = _errors_within(meta, schema, TIME_LIMIT, "Checking the schema")
     return [_problem("schema" + _pointer(e.absolute_path), e.message) for e in errors]
+
+
+def _fast_meta_valid(schema: Any, dialect: str | None) -> bool:
+    if dialect is not None and dialect.rstrip("#") not in _FAST_DIALECTS:
+        return False
+    try:
+        import jsonschema_rs
+    except ImportError:
+        return False
+    try:
+        return jsonschema_rs.meta.is_valid(schema)
+    except (ValueError, TypeError, jsonschema_rs.ReferencingError):
+        return False
 
 
 def _subschemas(schema: dict[str, Any]) -> Iterator[tuple[list[Any], Any]]:
@@ -256,8 +294,8 @@ def _subschemas(schema: dict[str, Any]) -> Iterator[tuple[list[Any], Any]]:
 class _ReferenceWalk:
     """Visits every subschema: checks its patterns and resolves its references.
 
-    References resolve in a ``referencing`` registry holding the document, the
-    meta-schemas and what ``lookup`` returns; any other URI raises, so nothing is fetched.
+    References resolve in a ``referencing`` registry holding the document and what
+    ``lookup`` returns; any other URI raises, so nothing is fetched.
     Registered documents reached are walked in turn, so that :attr:`resources` holds
     everything validation will need.
     """
@@ -268,6 +306,7 @@ class _ReferenceWalk:
         self.resources: dict[str, Any] = {}
         self.pending: list[str] = []
         self.large_structured_enum = False
+        self.nested_dialect = False  # a subschema of the document has its own $schema
         # Subschema → (subschema applied to the same value, where that is said), by id().
         self.in_place: dict[int, list[tuple[int, str]]] = {}
 
@@ -282,7 +321,7 @@ class _ReferenceWalk:
 
     def document(self, schema: Any, uri: str, where: str) -> None:
         registry = referencing.Registry(retrieve=self.retrieve).with_resources(
-            [(uri, _resource(schema)), *META_SCHEMAS.items()]
+            [(uri, _resource(schema))]
         )
         self.visit(schema, registry.resolver(uri), where)
         while self.pending:
@@ -306,6 +345,7 @@ class _ReferenceWalk:
             if isinstance(node.get("$id"), str):
                 resolver = resolver.in_subresource(_resource(node))
             self.check_patterns(node, where)
+            self.nested_dialect |= "$schema" in node and where != "schema"
             self.large_structured_enum |= _is_large_structured_enum(node.get("enum"))
             edges = self.in_place.setdefault(id(node), [])
             for keyword in _REFERENCE_KEYWORDS:
@@ -379,6 +419,48 @@ def _is_large_structured_enum(enum: Any) -> bool:
 def _resource(document: Any) -> referencing.Resource:
     return referencing.Resource.from_contents(
         document, default_specification=referencing.jsonschema.DRAFT202012
+    )
+
+
+def _without_dialects(schema: Any) -> Any:
+    """A copy of ``schema`` with no ``$schema`` in it, for the Python validator.
+
+    At each subschema holding ``$schema``, jsonschema swaps the validator class for its
+    stock one, which would drop Trove's keywords (RE2, hashing) and its time limit.
+    """
+    if not isinstance(schema, dict):
+        return schema
+    copy = {}
+    for keyword, value in schema.items():
+        if keyword == "$schema":
+            continue
+        if keyword in _SCHEMA_KEYWORDS and isinstance(value, dict):
+            value = _without_dialects(value)
+        elif keyword in _SCHEMA_LIST_KEYWORDS and isinstance(value, list):
+            value = [_without_dialects(item) for item in value]
+        elif keyword in _SCHEMA_MAP_KEYWORDS and isinstance(value, dict):
+            value = {name: _without_dialects(item) for name, item in value.items()}
+        copy[keyword] = value
+    return copy
+
+
+def _resource_without_dialects(document: Any) -> referencing.Resource:
+    """``document`` without ``$schema``, read by the rules of the dialect it names."""
+    specification = referencing.jsonschema.DRAFT202012.detect(document)
+    return specification.create_resource(_without_dialects(document))
+
+
+@functools.cache
+def _meta_schemas_without_dialects() -> referencing.Registry:
+    """The meta-schemas jsonschema ships, each without ``$schema`` (as
+    :func:`_without_dialects`), so that checking a schema keeps to the time limit."""
+    return (
+        referencing.Registry()
+        .with_resources(
+            (uri, _resource_without_dialects(resource.contents))
+            for uri, resource in META_SCHEMAS.items()
+        )
+        .crawl()
     )
 
 
@@ -610,6 +692,31 @@ def _within_budget(keyword: Callable[..., Any]) -> Callable[..., Iterator[Any]]:
     return bounded
 
 
+def _budgeted(base: type, replaced: dict[str, Callable[..., Any]]) -> type:
+    """``base`` with ``replaced`` keywords (those ``base`` has), every keyword on the clock."""
+    keywords = {**base.VALIDATORS, **{k: v for k, v in replaced.items() if k in base.VALIDATORS}}
+    return validators.extend(base, {k: _within_budget(v) for k, v in keywords.items()})
+
+
+def _errors_within(validator: Any, instance: Any, limit: float, doing: str) -> list[Any]:
+    """Every error of ``instance``, sorted by place; past ``limit`` seconds those found so
+    far and one ``timeLimit`` error saying so."""
+    errors: list[Any] = []
+    token = _deadline.set(time.monotonic() + limit)
+    try:
+        errors.extend(validator.iter_errors(instance))
+    except _OutOfTime:
+        stopped = ValidationError(
+            f"{doing} stopped after {limit:g} s: it is too costly; the problems found so "
+            "far are listed.",
+            validator="timeLimit",
+        )
+        errors.append(stopped)
+    finally:
+        _deadline.reset(token)
+    return sorted(errors, key=lambda e: [str(p) for p in e.absolute_path])
+
+
 class PayloadValidator:
     """Validates payloads against a checked schema, listing every violation.
 
@@ -630,21 +737,16 @@ class PayloadValidator:
             "unevaluatedProperties": _unevaluated_properties,
             "uniqueItems": _unique_items,
         }
-        keywords = {
-            **base.VALIDATORS,
-            **{k: v for k, v in replaced.items() if k in base.VALIDATORS},
-        }
-        cls = validators.extend(base, {k: _within_budget(v) for k, v in keywords.items()})
+        cls = _budgeted(base, replaced)
         self.time_limit = TIME_LIMIT if time_limit is None else time_limit
+        documents = {checked.uri: checked.document, **checked.resources}
         registry = referencing.Registry().with_resources(
-            [
-                (checked.uri, _resource(checked.document)),
-                *((uri, _resource(doc)) for uri, doc in checked.resources.items()),
-                *META_SCHEMAS.items(),
-            ]
+            (uri, _resource_without_dialects(doc)) for uri, doc in documents.items()
         )
         self.validator = cls(
-            checked.document, registry=registry, format_checker=_format_checker(base)
+            _without_dialects(checked.document),
+            registry=registry.crawl(),
+            format_checker=_format_checker(base),
         )
         self.fast = _fast_validator(checked)
 
@@ -656,20 +758,7 @@ class PayloadValidator:
                     return []
             except (ValueError, TypeError, OverflowError):
                 pass  # a value jsonschema-rs cannot read: the Python validator decides
-        errors: list[Any] = []
-        token = _deadline.set(time.monotonic() + self.time_limit)
-        try:
-            errors.extend(self.validator.iter_errors(payload))
-        except _OutOfTime:
-            stopped = ValidationError(
-                f"Validation stopped after {self.time_limit:g} s: this payload is too costly "
-                "to check against its schema; the violations found so far are listed.",
-                validator="timeLimit",
-            )
-            errors.append(stopped)
-        finally:
-            _deadline.reset(token)
-        errors.sort(key=lambda e: [str(p) for p in e.absolute_path])
+        errors = _errors_within(self.validator, payload, self.time_limit, "Validation")
         return [
             {
                 "field": "payload" + _pointer(error.absolute_path),

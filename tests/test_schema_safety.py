@@ -460,3 +460,21 @@ def test_checking_a_large_invalid_schema_keeps_to_the_time_limit(in_memory, memo
     assert time.monotonic() - started < HANG  # the Python meta-schema check: minutes
     assert (response.status_code, response.json()["error"]["code"]) == (400, "invalid_schema")
     assert not EventSchema.objects.exists()
+
+
+@pytest.mark.django_db(databases="__all__")
+@pytest.mark.parametrize("database", ["default", "postgres"])
+def test_a_registered_schema_is_found_by_its_id_on_every_database(request, database):
+    if database == "postgres":
+        database = request.getfixturevalue("postgres_alias")
+    rows = EventSchema.objects.using(database)
+    rows.create(schema_id="a", version="1", schema={"$id": "https://example.com/a", "minimum": 1})
+    rows.create(schema_id="a", version="10", schema={"$id": "https://example.com/a", "minimum": 10})
+    assert rows.document("https://example.com/a") == {"$id": "https://example.com/a", "minimum": 10}
+    assert rows.document("urn:trove:schema:a:1")["minimum"] == 1
+    assert rows.document("https://example.com/b") is None
+
+
+def test_a_pattern_with_a_lone_surrogate_is_refused(in_memory):
+    with pytest.raises(InvalidSchema, match="lone surrogate"):
+        trove.register_schema("s", "1", {"pattern": "\ud800"})

@@ -164,6 +164,8 @@ def pattern_problem(pattern: str) -> str | None:
         return f"A pattern may be at most {PATTERN_LIMIT:,} characters long."
     try:
         _compile(pattern)
+    except UnicodeEncodeError:
+        return f"{_quote(pattern)} is not valid Unicode (it holds a lone surrogate)."
     except re2.error as error:
         reason = error.args[0] if error.args else ""
         if isinstance(reason, bytes):

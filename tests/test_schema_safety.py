@@ -478,3 +478,15 @@ def test_a_registered_schema_is_found_by_its_id_on_every_database(request, datab
 def test_a_pattern_with_a_lone_surrogate_is_refused(in_memory):
     with pytest.raises(InvalidSchema, match="lone surrogate"):
         trove.register_schema("s", "1", {"pattern": "\ud800"})
+
+
+def test_many_pattern_properties_keep_to_the_time_limit(in_memory):
+    patterns = {f"^k{n}x": {"type": "integer"} for n in range(1_000)}
+    trove.register_schema("s", "1", {"patternProperties": patterns})
+    assert schemas.compiled_schema(SchemaRef("s")).fast is None  # keys × patterns there
+    assert trove.create_event("s", {"k1x": 1, "other": "x"}).payload == {"k1x": 1, "other": "x"}
+    started = time.monotonic()
+    with pytest.raises(SchemaValidationError) as error:
+        trove.create_event("s", {f"k{n}": n for n in range(200_000)} | {"k1x": "x"})
+    assert time.monotonic() - started < HANG
+    assert {p["validator"] for p in error.value.problems} <= {"type", "timeLimit"}

@@ -79,8 +79,12 @@ _LOOP = (
     "This leads back to a schema it is part of without reaching into the value (a loop of "
     "references), so validation would never end."
 )
-# Beyond this many values, some of them objects or arrays, jsonschema-rs checks no enum.
-_PAIRWISE_ENUM_LIMIT = 16
+# jsonschema-rs takes time proportional to values × allowed values for an enum holding
+# objects or arrays, and to keys × patterns for patternProperties (some 15 ns a match):
+# past these many allowed values or patterns, the Python validator (hashing, and on the
+# clock) checks the schema instead.
+_RS_ENUM_LIMIT = 16
+_RS_PATTERNS_LIMIT = 64
 # Messages quote values; past this many characters they say what the value is instead.
 _QUOTE_LIMIT = 200
 
@@ -195,15 +199,15 @@ class CheckedSchema:
 
     ``resources`` maps each URI the schema reaches (directly or through another
     registered schema) to that registered document, so that validation never looks
-    anything up. ``large_structured_enum`` says that an ``enum`` lists many objects or
-    arrays, which ``jsonschema-rs`` compares with each value one by one (minutes for an
-    array of thousands of values), so validation must not use it.
+    anything up. ``costly_for_rs`` says that ``jsonschema-rs`` would compare each value
+    with many others one by one (an ``enum`` of many objects, many ``patternProperties``):
+    minutes for a large payload, so validation must not use it.
     """
 
     document: Any
     uri: str
     resources: dict[str, Any] = field(default_factory=dict)
-    large_structured_enum: bool = False
+    costly_for_rs: bool = False
 
 
 def check_schema(schema: Any, *, uri: str, lookup: Lookup, max_depth: int) -> CheckedSchema:
@@ -220,7 +224,7 @@ def check_schema(schema: Any, *, uri: str, lookup: Lookup, max_depth: int) -> Ch
     problems = _meta_problems(schema, walk.nested_dialect) + walk.problems
     if problems:
         _raise(problems)
-    return CheckedSchema(schema, uri, walk.resources, walk.large_structured_enum)
+    return CheckedSchema(schema, uri, walk.resources, walk.costly_for_rs)
 
 
 def _raise(problems: list[dict[str, str]]) -> None:
@@ -307,7 +311,7 @@ class _ReferenceWalk:
         self.problems: list[dict[str, str]] = []
         self.resources: dict[str, Any] = {}
         self.pending: list[str] = []
-        self.large_structured_enum = False
+        self.costly_for_rs = False
         self.nested_dialect = False  # a subschema of the document has its own $schema
         # Subschema → (subschema applied to the same value, where that is said), by id().
         self.in_place: dict[int, list[tuple[int, str]]] = {}
@@ -348,7 +352,7 @@ class _ReferenceWalk:
                 resolver = resolver.in_subresource(_resource(node))
             self.check_patterns(node, where)
             self.nested_dialect |= "$schema" in node and where != "schema"
-            self.large_structured_enum |= _is_large_structured_enum(node.get("enum"))
+            self.costly_for_rs |= _is_costly_for_rs(node)
             edges = self.in_place.setdefault(id(node), [])
             for keyword in _REFERENCE_KEYWORDS:
                 if isinstance(node.get(keyword), str):
@@ -410,12 +414,13 @@ class _ReferenceWalk:
         return None
 
 
-def _is_large_structured_enum(enum: Any) -> bool:
+def _is_costly_for_rs(node: dict[str, Any]) -> bool:
+    enum, patterns = node.get("enum"), node.get("patternProperties")
     return (
         isinstance(enum, list)
-        and len(enum) > _PAIRWISE_ENUM_LIMIT
+        and len(enum) > _RS_ENUM_LIMIT
         and any(isinstance(each, dict | list) for each in enum)
-    )
+    ) or (isinstance(patterns, dict) and len(patterns) > _RS_PATTERNS_LIMIT)
 
 
 def _resource(document: Any) -> referencing.Resource:
@@ -639,7 +644,7 @@ def _fast_validator(checked: CheckedSchema) -> Any:
     Python validator, retrieval switched off (``offline``) and the ``regex`` crate's
     engine, which never backtracks.
     """
-    if checked.large_structured_enum:
+    if checked.costly_for_rs:
         return None
     try:
         import jsonschema_rs

@@ -215,8 +215,12 @@ def test_a_schema_that_cannot_compile_is_refused_with_every_problem(in_memory):
     }
     with pytest.raises(InvalidSchema) as error:
         trove.register_schema("s", "1", schema)
+    # A schema the meta-schema refuses is not read further.
+    assert [p["field"] for p in error.value.problems] == ["schema.properties.size.minLength"]
+    del schema["properties"]["size"]
+    with pytest.raises(InvalidSchema) as error:
+        trove.register_schema("s", "1", schema)
     assert [p["field"] for p in error.value.problems] == [
-        "schema.properties.size.minLength",
         "schema.patternProperties",
         "schema.properties.code.pattern",
         "schema.properties.nowhere.$ref",
@@ -490,3 +494,26 @@ def test_many_pattern_properties_keep_to_the_time_limit(in_memory):
         trove.create_event("s", {f"k{n}": n for n in range(200_000)} | {"k1x": "x"})
     assert time.monotonic() - started < HANG
     assert {p["validator"] for p in error.value.problems} <= {"type", "timeLimit"}
+
+
+@pytest.mark.parametrize(
+    ("schema", "field"),
+    [
+        ({"$id": "http://[::1"}, "schema.$id"),
+        ({"$schema": "http://[::1"}, "schema.$schema"),
+        (
+            {"properties": {"a": {"$schema": "https://example.com/meta"}}},
+            "schema.properties.a.$schema",
+        ),
+        (
+            {"properties": {"a": {"$id": "http://[::1", "type": "string"}}},
+            "schema.properties.a.$id",
+        ),
+    ],
+)
+def test_a_malformed_identifier_is_a_problem_listed(memory, writer, schema, field):
+    response = writer.post(
+        "/api/schemas/", {"id": "s", "version": "1", "schema": schema}, format="json"
+    )
+    assert response.status_code == 400
+    assert field in [p["field"] for p in response.json()["error"]["problems"]]

@@ -1,10 +1,12 @@
-"""The schema registry and JSON Schema validation.
+"""The schema registry: registered JSON Schemas and their validators, per process.
 
-Schemas live in the ``EventSchema`` table of the default database whatever the event
-storage is, so that staff can edit them in the admin. Each process keeps the versions of
-each schema id with their compiled validators, and checks them on every event with one
-cheap aggregate query (:func:`_stamp`): a schema edited or a version registered in any
-process takes effect on the next event everywhere, without reloading rows or recompiling.
+The rules a schema must follow and the validation itself are in :mod:`trove.validation`,
+which knows nothing of Django; this module feeds it the registered documents. Schemas
+live in the ``EventSchema`` table of the default database whatever the event storage is,
+so that staff can edit them in the admin. Each process keeps the versions of each schema
+id with their compiled validators, and checks them on every event with one cheap
+aggregate query (:func:`_stamp`): a schema edited or a version registered in any process
+takes effect on the next event everywhere, without reloading rows or recompiling.
 Validation collects every violation, never only the first, and never rewrites the payload.
 """
 

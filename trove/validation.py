@@ -71,7 +71,9 @@ _FAST_DIALECTS = frozenset(
     )
 )
 # Keywords that apply their schemas to the very value their own schema applies to.
-_IN_PLACE_KEYWORDS = frozenset("allOf anyOf oneOf not if then else dependentSchemas".split())
+_IN_PLACE_KEYWORDS = frozenset(
+    "allOf anyOf oneOf not if then else dependencies dependentSchemas".split()
+)
 _REFERENCE_RULE = (
     "a $ref may point inside the schema ('#…') or to a registered schema, by its $id "
     "or as urn:trove:schema:<id>:<version>"
@@ -220,11 +222,13 @@ def check_schema(schema: Any, *, uri: str, lookup: Lookup, max_depth: int) -> Ch
         _raise([_problem("schema", "A JSON Schema must be an object.")])
     if json_depth(schema) > max_depth:
         _raise([_problem("schema", f"The schema nests deeper than {max_depth} levels.")])
+    problems = _meta_problems(schema)
+    if problems:
+        _raise(problems)  # references and patterns are read in a well-formed schema only
     walk = _ReferenceWalk(lookup)
     walk.document(schema, uri, "schema")
-    problems = _meta_problems(schema, walk.nested_dialect) + walk.problems
-    if problems:
-        _raise(problems)
+    if walk.problems:
+        _raise(walk.problems)
     return CheckedSchema(schema, uri, walk.resources, walk.costly_for_rs)
 
 
@@ -234,15 +238,25 @@ def _raise(problems: list[dict[str, str]]) -> None:
     )
 
 
+def _dialect_class(schema: Any) -> type | None:
+    """The jsonschema class of the dialect ``schema`` names, or ``None`` if it names one
+    jsonschema does not know (or something that is no URI at all)."""
+    dialect = schema.get("$schema")
+    if not isinstance(dialect, str):
+        return None
+    try:
+        return validators.validator_for(schema, default=None)
+    except ValueError:
+        return None
+
+
 def _validator_class(schema: Any) -> type:
     if isinstance(schema, dict) and "$schema" in schema:
-        found = validators.validator_for(schema, default=None)
-        if found is not None:
-            return found
+        return _dialect_class(schema) or jsonschema.Draft202012Validator
     return jsonschema.Draft202012Validator
 
 
-def _meta_problems(schema: Any, nested_dialect: bool) -> list[dict[str, str]]:
+def _meta_problems(schema: Any) -> list[dict[str, str]]:
     """What the meta-schema of ``schema``'s dialect refuses in it.
 
     ``jsonschema-rs`` answers "valid?" first, in milliseconds where the Python
@@ -251,9 +265,7 @@ def _meta_problems(schema: Any, nested_dialect: bool) -> list[dict[str, str]]:
     ``jsonschema`` lists the problems, within :data:`TIME_LIMIT`.
     """
     dialect = schema.get("$schema") if isinstance(schema, dict) else None
-    if dialect is not None and (
-        not isinstance(dialect, str) or validators.validator_for(schema, default=None) is None
-    ):
+    if dialect is not None and _dialect_class(schema) is None:
         return [
             _problem(
                 "schema.$schema",
@@ -261,7 +273,7 @@ def _meta_problems(schema: Any, nested_dialect: bool) -> list[dict[str, str]]:
                 "2020-12, e.g. https://json-schema.org/draft/2020-12/schema).",
             )
         ]
-    if not nested_dialect and _fast_meta_valid(schema, dialect):
+    if _fast_meta_valid(schema, dialect):
         return []
     cls = _validator_class(schema)
     meta = _budgeted(cls, {})(
@@ -274,6 +286,8 @@ def _meta_problems(schema: Any, nested_dialect: bool) -> list[dict[str, str]]:
 def _fast_meta_valid(schema: Any, dialect: str | None) -> bool:
     if dialect is not None and dialect.rstrip("#") not in _FAST_DIALECTS:
         return False
+    if _has_nested_dialect(schema):
+        return False
     try:
         import jsonschema_rs
     except ImportError:
@@ -282,6 +296,20 @@ def _fast_meta_valid(schema: Any, dialect: str | None) -> bool:
         return jsonschema_rs.meta.is_valid(schema)
     except (ValueError, TypeError, jsonschema_rs.ReferencingError):
         return False
+
+
+def _has_nested_dialect(schema: Any) -> bool:
+    """Whether a subschema of ``schema`` names its own ``$schema``."""
+    if not isinstance(schema, dict):
+        return False
+    stack = [child for _, child in _subschemas(schema)]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if "$schema" in node:
+                return True
+            stack.extend(child for _, child in _subschemas(node))
+    return False
 
 
 def _subschemas(schema: dict[str, Any]) -> Iterator[tuple[list[Any], Any]]:
@@ -313,7 +341,6 @@ class _ReferenceWalk:
         self.resources: dict[str, Any] = {}
         self.pending: list[str] = []
         self.costly_for_rs = False
-        self.nested_dialect = False  # a subschema of the document has its own $schema
         # Subschema → (subschema applied to the same value, where that is said), by id().
         self.in_place: dict[int, list[tuple[int, str]]] = {}
 
@@ -350,9 +377,17 @@ class _ReferenceWalk:
             if not isinstance(node, dict):
                 continue
             if isinstance(node.get("$id"), str):
-                resolver = resolver.in_subresource(_resource(node))
+                try:
+                    resolver = resolver.in_subresource(_resource(node))
+                except ValueError:
+                    message = f"{_quote(node['$id'])} is not a URI."
+                    self.problems.append(_problem(f"{where}.$id", message))
             self.check_patterns(node, where)
-            self.nested_dialect |= "$schema" in node and where != "schema"
+            if "$schema" in node and where != "schema":
+                dialect = node["$schema"]
+                if _dialect_class(node) is None:
+                    message = f"{_quote(dialect)} is not a JSON Schema dialect Trove knows."
+                    self.problems.append(_problem(f"{where}.$schema", message))
             self.costly_for_rs |= _is_costly_for_rs(node)
             edges = self.in_place.setdefault(id(node), [])
             for keyword in _REFERENCE_KEYWORDS:
@@ -424,10 +459,19 @@ def _is_costly_for_rs(node: dict[str, Any]) -> bool:
     ) or (isinstance(patterns, dict) and len(patterns) > _RS_PATTERNS_LIMIT)
 
 
-def _resource(document: Any) -> referencing.Resource:
-    return referencing.Resource.from_contents(
-        document, default_specification=referencing.jsonschema.DRAFT202012
+def _specification(document: Any) -> referencing.Specification:
+    """The dialect ``document`` names, by the rules of which its ids and anchors are read
+    (2020-12 if it names none, or none ``referencing`` knows)."""
+    dialect = document.get("$schema") if isinstance(document, dict) else None
+    if not isinstance(dialect, str):
+        return referencing.jsonschema.DRAFT202012
+    return referencing.jsonschema.specification_with(
+        dialect, default=referencing.jsonschema.DRAFT202012
     )
+
+
+def _resource(document: Any) -> referencing.Resource:
+    return _specification(document).create_resource(document)
 
 
 def _without_dialects(schema: Any) -> Any:
@@ -454,8 +498,7 @@ def _without_dialects(schema: Any) -> Any:
 
 def _resource_without_dialects(document: Any) -> referencing.Resource:
     """``document`` without ``$schema``, read by the rules of the dialect it names."""
-    specification = referencing.jsonschema.DRAFT202012.detect(document)
-    return specification.create_resource(_without_dialects(document))
+    return _specification(document).create_resource(_without_dialects(document))
 
 
 @functools.cache

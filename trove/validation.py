@@ -13,7 +13,8 @@ A schema is data a client sends, so it is treated as hostile input:
   in time linear in the text; a pattern RE2 cannot run (backreferences, lookaround) is
   refused. ``uniqueItems``, ``enum``, ``additionalProperties`` and ``unevaluated*`` work
   through hashes and sets, not pairwise; and the Python validator, which lists the
-  violations, stops after :data:`TIME_LIMIT` whatever the schema and payload.
+  violations, stops after :data:`~trove.jsonschema_keywords.TIME_LIMIT` whatever the
+  schema and payload (those keywords are in :mod:`trove.jsonschema_keywords`).
 
 :func:`check_schema` applies these rules; :class:`PayloadValidator` validates payloads.
 The registry (``trove.schemas``) supplies the registered documents and caches validators.
@@ -21,26 +22,21 @@ The registry (``trove.schemas``) supplies the registered documents and caches va
 
 from __future__ import annotations
 
-import contextvars
 import functools
-import math
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import jsonschema
-import re2
 import referencing
 import referencing.exceptions
 import referencing.jsonschema
 from jsonschema import validators
-from jsonschema._utils import find_evaluated_item_indexes_by_schema
-from jsonschema.exceptions import ValidationError
 from jsonschema_specifications import REGISTRY as META_SCHEMAS
-from re2 import _re2
 
+from trove import jsonschema_keywords as keywords
 from trove.exceptions import InvalidSchema
+from trove.jsonschema_keywords import REFERENCE_KEYWORDS, quote
 from trove.jsonvalues import json_depth
 
 #: How a registered schema is named in a ``$ref`` when it has no ``$id`` of its own.
@@ -58,7 +54,6 @@ _SCHEMA_LIST_KEYWORDS = frozenset("allOf anyOf oneOf prefixItems items".split())
 _SCHEMA_MAP_KEYWORDS = frozenset(
     "$defs definitions dependencies dependentSchemas patternProperties properties".split()
 )
-_REFERENCE_KEYWORDS = ("$ref", "$dynamicRef", "$recursiveRef")
 # Dialects jsonschema-rs ships the meta-schema of (without the trailing "#").
 _FAST_DIALECTS = frozenset(
     (cls.META_SCHEMA.get("$id") or cls.META_SCHEMA["id"]).rstrip("#")
@@ -88,8 +83,6 @@ _LOOP = (
 # clock) checks the schema instead.
 _RS_ENUM_LIMIT = 16
 _RS_PATTERNS_LIMIT = 64
-# Messages quote values; past this many characters they say what the value is instead.
-_QUOTE_LIMIT = 200
 
 
 def schema_urn(schema_id: str, version: str) -> str:
@@ -104,93 +97,6 @@ def _problem(field: str, message: str) -> dict[str, str]:
 def _pointer(path: Iterator[Any] | list[Any]) -> str:
     """A dotted suffix naming where in a document a problem is: ``.author.name``."""
     return "".join(f".{part}" for part in path)
-
-
-def _quote(value: Any) -> str:
-    text = repr(value)
-    if len(text) <= _QUOTE_LIMIT:
-        return text
-    return f"{text[: _QUOTE_LIMIT - 20]}… ({type(value).__name__}, {len(text):,} characters)"
-
-
-# Regular expressions -------------------------------------------------------------------
-
-
-def _re2_syntax(pattern: str) -> str:
-    """``pattern`` (ECMA-262) with its ``\\uXXXX`` and ``\\u{…}`` escapes in RE2's ``\\x{…}``."""
-    if "\\u" not in pattern:
-        return pattern
-    out, index, size = [], 0, len(pattern)
-    while index < size:
-        char = pattern[index]
-        if char == "\\" and index + 1 < size:
-            following = pattern[index + 1]
-            digits = pattern[index + 2 : index + 6]
-            if following == "u" and len(digits) == 4 and _is_hex(digits):
-                out.append("\\x{" + digits + "}")
-                index += 6
-                continue
-            if following == "u" and pattern.startswith("{", index + 2):
-                end = pattern.find("}", index + 3)
-                if end > 0 and _is_hex(pattern[index + 3 : end]):
-                    out.append("\\x" + pattern[index + 2 : end + 1])
-                    index = end + 1
-                    continue
-            out.append(pattern[index : index + 2])
-            index += 2
-            continue
-        out.append(char)
-        index += 1
-    return "".join(out)
-
-
-def _is_hex(text: str) -> bool:
-    return bool(text) and all(c in "0123456789abcdefABCDEF" for c in text)
-
-
-#: The longest pattern Trove compiles (RE2 takes about a second per few megabytes).
-PATTERN_LIMIT = 10_000
-
-_RE2_OPTIONS = re2.Options()
-_RE2_OPTIONS.log_errors = False
-
-
-@functools.lru_cache(maxsize=4096)
-def compile_pattern(pattern: str) -> Any:
-    """A schema's pattern compiled by RE2 (linear-time matching); ``re2.error`` if it cannot
-    be. Cached, as schemas are few and their patterns are matched again and again."""
-    return re2.compile(_re2_syntax(pattern), _RE2_OPTIONS)
-
-
-def pattern_problem(pattern: str) -> str | None:
-    """Why ``pattern`` cannot be matched in linear time, or ``None`` if it can (not cached:
-    ``format: regex`` asks this about payload strings).
-
-    It compiles with google-re2's own extension class: its ``re2.compile`` spends some
-    50 µs per call on options, seconds for the patterns of a large schema.
-    """
-    if len(pattern) > PATTERN_LIMIT:
-        return f"A pattern may be at most {PATTERN_LIMIT:,} characters long."
-    try:
-        compiled = _re2.RE2(_re2_syntax(pattern).encode("utf-8"), _RE2_OPTIONS)
-    except UnicodeEncodeError:
-        return f"{_quote(pattern)} is not valid Unicode (it holds a lone surrogate)."
-    if compiled.ok():
-        return None
-    reason = compiled.error().decode("utf-8", "replace")
-    return (
-        f"{_quote(pattern)} is not a regular expression Trove can match in linear "
-        f"time ({reason}); patterns follow RE2 syntax, without backreferences or "
-        "lookaround."
-    )
-
-
-def search(pattern: str, text: str) -> bool:
-    """Whether ``pattern`` matches somewhere in ``text``, as JSON Schema's ``pattern``.
-
-    Keywords call it once per key or string, so it also keeps to the time limit."""
-    _on_time()
-    return compile_pattern(pattern).search(text.encode("utf-8", "surrogatepass")) is not None
 
 
 # Checking a schema document -----------------------------------------------------------
@@ -262,24 +168,24 @@ def _meta_problems(schema: Any) -> list[dict[str, str]]:
     ``jsonschema-rs`` answers "valid?" first, in milliseconds where the Python
     ``jsonschema`` takes seconds for a large schema; only for a dialect it ships with, and
     with no ``$schema`` inside, as it would otherwise fetch the meta-schema. The Python
-    ``jsonschema`` lists the problems, within :data:`TIME_LIMIT`.
+    ``jsonschema`` lists the problems, within :data:`~trove.jsonschema_keywords.TIME_LIMIT`.
     """
     dialect = schema.get("$schema") if isinstance(schema, dict) else None
     if dialect is not None and _dialect_class(schema) is None:
         return [
             _problem(
                 "schema.$schema",
-                f"{_quote(dialect)} is not a JSON Schema dialect Trove knows (drafts 3 to "
+                f"{quote(dialect)} is not a JSON Schema dialect Trove knows (drafts 3 to "
                 "2020-12, e.g. https://json-schema.org/draft/2020-12/schema).",
             )
         ]
     if _fast_meta_valid(schema, dialect):
         return []
     cls = _validator_class(schema)
-    meta = _budgeted(cls, {})(
+    meta = keywords.budgeted(cls, {})(
         _without_dialects(cls.META_SCHEMA), registry=_meta_schemas_without_dialects()
     )
-    errors = _errors_within(meta, schema, TIME_LIMIT, "Checking the schema")
+    errors = keywords.errors_within(meta, schema, keywords.TIME_LIMIT, "Checking the schema")
     return [_problem("schema" + _pointer(e.absolute_path), e.message) for e in errors]
 
 
@@ -380,17 +286,17 @@ class _ReferenceWalk:
                 try:
                     resolver = resolver.in_subresource(_resource(node))
                 except ValueError:
-                    message = f"{_quote(node['$id'])} is not a URI."
+                    message = f"{quote(node['$id'])} is not a URI."
                     self.problems.append(_problem(f"{where}.$id", message))
             self.check_patterns(node, where)
             if "$schema" in node and where != "schema":
                 dialect = node["$schema"]
                 if _dialect_class(node) is None:
-                    message = f"{_quote(dialect)} is not a JSON Schema dialect Trove knows."
+                    message = f"{quote(dialect)} is not a JSON Schema dialect Trove knows."
                     self.problems.append(_problem(f"{where}.$schema", message))
             self.costly_for_rs |= _is_costly_for_rs(node)
             edges = self.in_place.setdefault(id(node), [])
-            for keyword in _REFERENCE_KEYWORDS:
+            for keyword in REFERENCE_KEYWORDS:
                 if isinstance(node.get(keyword), str):
                     place = f"{where}.{keyword}"
                     target = self.check_reference(node[keyword], resolver, place)
@@ -427,12 +333,12 @@ class _ReferenceWalk:
 
     def check_patterns(self, node: dict[str, Any], where: str) -> None:
         if isinstance(node.get("pattern"), str):
-            message = pattern_problem(node["pattern"])
+            message = keywords.pattern_problem(node["pattern"])
             if message:
                 self.problems.append(_problem(f"{where}.pattern", message))
         if isinstance(node.get("patternProperties"), dict):
             for key in node["patternProperties"]:
-                message = pattern_problem(key)
+                message = keywords.pattern_problem(key)
                 if message:
                     self.problems.append(_problem(f"{where}.patternProperties", message))
 
@@ -441,11 +347,11 @@ class _ReferenceWalk:
         try:
             return resolver.lookup(ref).contents
         except referencing.exceptions.PointerToNowhere:
-            message = f"{_quote(ref)} points to nothing in the schema it names."
+            message = f"{quote(ref)} points to nothing in the schema it names."
         except referencing.exceptions.NoSuchAnchor:
-            message = f"{_quote(ref)} names an anchor the schema does not define."
+            message = f"{quote(ref)} names an anchor the schema does not define."
         except (referencing.exceptions.Unresolvable, ValueError):
-            message = f"{_quote(ref)} is not a schema Trove knows: {_REFERENCE_RULE}."
+            message = f"{quote(ref)} is not a schema Trove knows: {_REFERENCE_RULE}."
         self.problems.append(_problem(where, message))
         return None
 
@@ -518,168 +424,6 @@ def _meta_schemas_without_dialects() -> referencing.Registry:
 # Validating payloads ------------------------------------------------------------------
 
 
-_TRUE, _FALSE = object(), object()  # keys of true and false, which must not equal 1 and 0
-
-
-def _json_key(value: Any) -> Any:
-    """A hashable stand-in equal for equal JSON values, as JSON Schema compares them:
-    ``1 == 1.0``, ``true != 1``, objects regardless of key order, arrays in order."""
-    if value is True:
-        return _TRUE
-    if value is False:
-        return _FALSE
-    if isinstance(value, dict):
-        return frozenset([(key, _json_key(item)) for key, item in value.items()])
-    if isinstance(value, list | tuple):
-        return tuple(map(_json_key, value))
-    return value  # a number, string or null: Python already compares these as JSON does
-
-
-def _unique_items(validator: Any, unique: Any, instance: Any, schema: Any) -> Iterator[Any]:
-    """``uniqueItems`` in linear time (jsonschema compares unsortable items pairwise)."""
-    if not unique or not validator.is_type(instance, "array"):
-        return
-    seen: dict[Any, int] = {}
-    for index, item in enumerate(instance):
-        first = seen.setdefault(_json_key(item), index)
-        if first != index:
-            yield ValidationError(f"has non-unique elements: items {first} and {index} are equal")
-            return
-
-
-def _pattern(validator: Any, pattern: Any, instance: Any, schema: Any) -> Iterator[Any]:
-    if validator.is_type(instance, "string") and not search(pattern, instance):
-        yield ValidationError(f"{_quote(instance)} does not match {_quote(pattern)}")
-
-
-def _pattern_properties(validator: Any, patterns: Any, instance: Any, schema: Any) -> Iterator:
-    if not validator.is_type(instance, "object"):
-        return
-    for pattern, subschema in patterns.items():
-        for key, value in instance.items():
-            if search(pattern, key):
-                yield from validator.descend(value, subschema, path=key, schema_path=pattern)
-
-
-def _additional_properties(validator: Any, extra: Any, instance: Any, schema: Any) -> Iterator:
-    """``additionalProperties`` with RE2 (jsonschema matches ``patternProperties`` with
-    Python's backtracking ``re`` here)."""
-    if not validator.is_type(instance, "object"):
-        return
-    named = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
-    patterns = list(schema.get("patternProperties") or ())
-    extras = [
-        key
-        for key in instance
-        if key not in named and not any(search(pattern, key) for pattern in patterns)
-    ]
-    if validator.is_type(extra, "object"):
-        for key in extras:
-            yield from validator.descend(instance[key], extra, path=key)
-    elif extra is False and extras:
-        yield ValidationError(
-            f"Additional properties are not allowed ({_quote(sorted(extras))} unexpected)"
-        )
-
-
-def _evaluated_keys(validator: Any, instance: dict[str, Any], schema: Any) -> set[str]:
-    """The keys of ``instance`` that ``schema``, or the subschemas it applies to the same
-    object and that hold, evaluate: those ``unevaluatedProperties`` leaves alone."""
-    if not isinstance(schema, dict):
-        return set()
-    keys: set[str] = set()
-    for keyword in _REFERENCE_KEYWORDS:
-        if isinstance(schema.get(keyword), str):
-            # jsonschema offers no public way to follow a reference from a keyword.
-            resolved = validator._resolver.lookup(schema[keyword])
-            target = validator.evolve(schema=resolved.contents, _resolver=resolved.resolver)
-            keys |= _evaluated_keys(target, instance, resolved.contents)
-    if isinstance(schema.get("properties"), dict):
-        keys |= schema["properties"].keys() & instance.keys()
-    for pattern in schema.get("patternProperties") or ():
-        keys.update(key for key in instance if search(pattern, key))
-    for keyword in ("additionalProperties", "unevaluatedProperties"):
-        if schema.get(keyword, False) is True:
-            keys.update(instance)
-        elif isinstance(schema.get(keyword), dict):
-            check = validator.evolve(schema=schema[keyword])
-            keys.update(key for key, value in instance.items() if check.is_valid(value))
-    for name, subschema in (schema.get("dependentSchemas") or {}).items():
-        if name in instance:
-            keys |= _evaluated_keys(validator, instance, subschema)
-    applying = [*schema.get("allOf", ()), *schema.get("anyOf", ()), *schema.get("oneOf", ())]
-    if "if" in schema:
-        holds = validator.evolve(schema=schema["if"]).is_valid(instance)
-        applying += [schema["if"], schema.get("then", {})] if holds else [schema.get("else", {})]
-    for subschema in applying:
-        if validator.evolve(schema=subschema).is_valid(instance):
-            keys |= _evaluated_keys(validator, instance, subschema)
-    return keys
-
-
-def _unevaluated_properties(validator: Any, rest: Any, instance: Any, schema: Any) -> Iterator:
-    """``unevaluatedProperties`` over a set of keys, with RE2 (jsonschema keeps a list,
-    quadratic in the number of keys, and matches patterns with ``re``)."""
-    if not validator.is_type(instance, "object"):
-        return
-    evaluated = _evaluated_keys(validator, instance, schema)
-    failing = [
-        key
-        for key in instance
-        if key not in evaluated and any(validator.descend(instance[key], rest, path=key))
-    ]
-    if failing:
-        yield ValidationError(
-            f"Unevaluated properties are not allowed ({_quote(failing)} unexpected)"
-        )
-
-
-def _unevaluated_items(validator: Any, rest: Any, instance: Any, schema: Any) -> Iterator:
-    """``unevaluatedItems`` over a set of indexes (jsonschema looks each up in a list)."""
-    if not validator.is_type(instance, "array"):
-        return
-    evaluated = set(find_evaluated_item_indexes_by_schema(validator, instance, schema))
-    failing = [
-        item
-        for index, item in enumerate(instance)
-        if index not in evaluated and any(validator.descend(item, rest, path=index))
-    ]
-    if failing:
-        yield ValidationError(f"Unevaluated items are not allowed ({_quote(failing)} unexpected)")
-
-
-def _const(validator: Any, const: Any, instance: Any, schema: Any) -> Iterator[Any]:
-    if _json_key(const) != _json_key(instance):
-        yield ValidationError(f"{_quote(const)} was expected")
-
-
-def _enum_keyword() -> Callable[..., Iterator[Any]]:
-    """``enum`` by hash: each list of allowed values is hashed once per validator."""
-    allowed: dict[int, tuple[list[Any], frozenset[Any]]] = {}
-
-    def enum(validator: Any, enums: Any, instance: Any, schema: Any) -> Iterator[Any]:
-        cached = allowed.get(id(enums))
-        if cached is None or cached[0] is not enums:
-            cached = allowed[id(enums)] = (enums, frozenset(_json_key(each) for each in enums))
-        if _json_key(instance) not in cached[1]:
-            yield ValidationError(f"{_quote(instance)} is not one of {_quote(enums)}")
-
-    return enum
-
-
-def _format_checker(cls: type) -> jsonschema.FormatChecker:
-    """The draft's format checks, with ``regex`` meaning "RE2 can match it"."""
-    checker = jsonschema.FormatChecker()
-    if cls.FORMAT_CHECKER is not None:
-        checker.checkers = dict(cls.FORMAT_CHECKER.checkers)
-    checker.checkers["regex"] = (_is_linear_regex, ())
-    return checker
-
-
-def _is_linear_regex(instance: Any) -> bool:
-    return not isinstance(instance, str) or pattern_problem(instance) is None
-
-
 def _fast_validator(checked: CheckedSchema) -> Any:
     """A ``jsonschema-rs`` validator for the schema, or ``None`` where it cannot serve.
 
@@ -715,59 +459,6 @@ def _fast_validator(checked: CheckedSchema) -> Any:
         return None
 
 
-#: Seconds the Python validator may spend on one payload (jsonschema-rs answers in far less).
-TIME_LIMIT = 1.0
-
-_deadline: contextvars.ContextVar[float] = contextvars.ContextVar("trove_validation_deadline")
-
-
-class _OutOfTime(Exception):
-    """The Python validator went past :data:`TIME_LIMIT` on one payload."""
-
-
-def _on_time() -> None:
-    if time.monotonic() > _deadline.get(math.inf):
-        raise _OutOfTime
-
-
-def _within_budget(keyword: Callable[..., Any]) -> Callable[..., Iterator[Any]]:
-    """``keyword`` checking the clock first, so that no schema and payload together (a
-    schema applied again and again at each level, say) hold a worker past the limit."""
-
-    def bounded(validator: Any, value: Any, instance: Any, schema: Any) -> Iterator[Any]:
-        _on_time()
-        result = keyword(validator, value, instance, schema)
-        if result is not None:
-            yield from result
-
-    return bounded
-
-
-def _budgeted(base: type, replaced: dict[str, Callable[..., Any]]) -> type:
-    """``base`` with ``replaced`` keywords (those ``base`` has), every keyword on the clock."""
-    keywords = {**base.VALIDATORS, **{k: v for k, v in replaced.items() if k in base.VALIDATORS}}
-    return validators.extend(base, {k: _within_budget(v) for k, v in keywords.items()})
-
-
-def _errors_within(validator: Any, instance: Any, limit: float, doing: str) -> list[Any]:
-    """Every error of ``instance``, sorted by place; past ``limit`` seconds those found so
-    far and one ``timeLimit`` error saying so."""
-    errors: list[Any] = []
-    token = _deadline.set(time.monotonic() + limit)
-    try:
-        errors.extend(validator.iter_errors(instance))
-    except _OutOfTime:
-        stopped = ValidationError(
-            f"{doing} stopped after {limit:g} s: it is too costly; the problems found so "
-            "far are listed.",
-            validator="timeLimit",
-        )
-        errors.append(stopped)
-    finally:
-        _deadline.reset(token)
-    return sorted(errors, key=lambda e: [str(p) for p in e.absolute_path])
-
-
 class PayloadValidator:
     """Validates payloads against a checked schema, listing every violation.
 
@@ -778,18 +469,8 @@ class PayloadValidator:
 
     def __init__(self, checked: CheckedSchema, time_limit: float | None = None) -> None:
         base = _validator_class(checked.document)
-        replaced = {
-            "additionalProperties": _additional_properties,
-            "const": _const,
-            "enum": _enum_keyword(),
-            "pattern": _pattern,
-            "patternProperties": _pattern_properties,
-            "unevaluatedItems": _unevaluated_items,
-            "unevaluatedProperties": _unevaluated_properties,
-            "uniqueItems": _unique_items,
-        }
-        cls = _budgeted(base, replaced)
-        self.time_limit = TIME_LIMIT if time_limit is None else time_limit
+        cls = keywords.budgeted(base, keywords.linear_keywords())
+        self.time_limit = keywords.TIME_LIMIT if time_limit is None else time_limit
         documents = {checked.uri: checked.document, **checked.resources}
         registry = referencing.Registry().with_resources(
             (uri, _resource_without_dialects(doc)) for uri, doc in documents.items()
@@ -797,7 +478,7 @@ class PayloadValidator:
         self.validator = cls(
             _without_dialects(checked.document),
             registry=registry.crawl(),
-            format_checker=_format_checker(base),
+            format_checker=keywords.format_checker(base),
         )
         self.fast = _fast_validator(checked)
 
@@ -809,7 +490,7 @@ class PayloadValidator:
                     return []
             except (ValueError, TypeError, OverflowError):
                 pass  # a value jsonschema-rs cannot read: the Python validator decides
-        errors = _errors_within(self.validator, payload, self.time_limit, "Validation")
+        errors = keywords.errors_within(self.validator, payload, self.time_limit, "Validation")
         return [
             {
                 "field": "payload" + _pointer(error.absolute_path),

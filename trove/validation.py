@@ -6,9 +6,9 @@ A schema is data a client sends, so it is treated as hostile input:
   ``$id`` or ``urn:trove:schema:<id>:<version>``). Nothing is ever fetched: the registry
   of references is built from documents already in memory before validation starts, and
   every other URI is refused;
-- a schema must compile when it is registered: every bad regular expression, unresolvable
-  reference, loop of references and malformed keyword is reported at once, rather than
-  failing each event;
+- a schema must compile when it is registered: every malformed keyword is reported at
+  once, then (in a schema its meta-schema accepts) every bad regular expression,
+  unresolvable reference and loop of references, rather than failing each event;
 - patterns (``pattern``, ``patternProperties``, ``format: regex``) are matched by RE2,
   in time linear in the text; a pattern RE2 cannot run (backreferences, lookaround) is
   refused. ``uniqueItems``, ``enum``, ``additionalProperties`` and ``unevaluated*`` work

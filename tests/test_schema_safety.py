@@ -10,6 +10,7 @@ touched.
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import threading
 import time
@@ -519,3 +520,11 @@ def test_a_malformed_identifier_is_a_problem_listed(memory, writer, schema, fiel
     )
     assert response.status_code == 400
     assert field in [p["field"] for p in response.json()["error"]["problems"]]
+
+
+def test_the_validation_rules_run_without_django():
+    check = (
+        "import sys, trove.validation; "
+        "sys.exit(any(name.split('.')[0] == 'django' for name in sys.modules))"
+    )
+    assert subprocess.run([sys.executable, "-c", check], check=False).returncode == 0

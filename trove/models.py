@@ -9,11 +9,45 @@ stand-alone link storage beside another event storage.
 
 from __future__ import annotations
 
+import re
 import uuid
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+
+from trove.conf import trove_settings
+from trove.exceptions import InvalidSchema
+from trove.validation import URN_PREFIX, CheckedSchema, check_schema, schema_urn
+
+
+def version_key(version: str) -> tuple:
+    """Order versions the way people read them: ``1.10`` after ``1.9``, ``2`` after ``1.10``."""
+    return tuple(
+        (0, int(part), "") if part.isdigit() else (1, 0, part)
+        for part in re.split(r"[.\-+]", version)
+    )
+
+
+class EventSchemaQuerySet(models.QuerySet):
+    def document(self, uri: str) -> Any:
+        """The registered schema a ``$ref`` to ``uri`` names, or ``None``.
+
+        ``urn:trove:schema:<id>:<version>`` names that version; any other URI names the
+        registered schema whose ``$id`` it is (the latest version, if several share it).
+        """
+        if uri.startswith(URN_PREFIX):
+            schema_id, _, version = uri[len(URN_PREFIX) :].rpartition(":")
+            rows = self.filter(schema_id=schema_id, version=version)
+        else:
+            rows = self.filter(**{"schema__$id": uri})
+        found = max(
+            rows.values_list("version", "schema"),
+            key=lambda row: version_key(row[0]),
+            default=None,
+        )
+        return None if found is None else found[1]
 
 
 class EventSchema(models.Model):
@@ -26,6 +60,8 @@ class EventSchema(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = EventSchemaQuerySet.as_manager()
+
     class Meta:
         ordering = ["schema_id", "created_at"]
         constraints = [
@@ -35,17 +71,29 @@ class EventSchema(models.Model):
     def __str__(self) -> str:
         return f"{self.schema_id} {self.version}"
 
-    def clean(self) -> None:
-        from trove.exceptions import InvalidSchema
-        from trove.schemas import check_json_schema
+    def check_schema(self) -> CheckedSchema:
+        """Check ``schema`` as the document of (``schema_id``, ``version``), with the
+        references it may use among the registered schemas (itself included); raise
+        :class:`~trove.exceptions.InvalidSchema` listing every problem."""
+        uri = schema_urn(self.schema_id, self.version)
 
+        def lookup(other: str) -> Any:
+            return self.schema if other == uri else EventSchema.objects.document(other)
+
+        return check_schema(
+            self.schema, uri=uri, lookup=lookup, max_depth=trove_settings.max_json_depth
+        )
+
+    def clean(self) -> None:
         if self.schema is None:
             return  # the field's own error (missing, not JSON) already says what is wrong
         try:
-            check_json_schema(self.schema)
+            self.check_schema()
         except InvalidSchema as error:
             messages = [
-                p["message"] if p["field"] == "schema" else f"{p['field'][7:]}: {p['message']}"
+                f"{p['field'][7:]}: {p['message']}"
+                if p["field"].startswith("schema.")
+                else p["message"]
                 for p in error.problems
             ]
             raise ValidationError({"schema": messages}) from error

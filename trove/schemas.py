@@ -1,10 +1,12 @@
-"""The schema registry and JSON Schema validation.
+"""The schema registry: registered JSON Schemas and their validators, per process.
 
-Schemas live in the ``EventSchema`` table of the default database whatever the event
-storage is, so that staff can edit them in the admin. Each process keeps the versions of
-each schema id with their compiled validators, and checks them on every event with one
-cheap aggregate query (:func:`_stamp`): a schema edited or a version registered in any
-process takes effect on the next event everywhere, without reloading rows or recompiling.
+The rules a schema must follow and the validation itself are in :mod:`trove.validation`,
+which knows nothing of Django; this module feeds it the registered documents. Schemas
+live in the ``EventSchema`` table of the default database whatever the event storage is,
+so that staff can edit them in the admin. Each process keeps the versions of each schema
+id with their compiled validators, and checks them on every event with one cheap
+aggregate query (:func:`_stamp`): a schema edited or a version registered in any process
+takes effect on the next event everywhere, without reloading rows or recompiling.
 Validation collects every violation, never only the first, and never rewrites the payload.
 """
 
@@ -15,19 +17,13 @@ from typing import Any
 
 from django.db import IntegrityError
 
+from trove import signals, validation
 from trove.conf import trove_settings
 from trove.documents import SchemaRef
 from trove.exceptions import InvalidSchema, SchemaNotFound, SchemaValidationError, VersionConflict
+from trove.models import EventSchema, version_key
 
 INLINE_ID = re.compile(r"^(?P<name>.+)\+v(?P<version>\d+(?:\.\d+)*)$")
-
-
-def version_key(version: str) -> tuple:
-    """Order versions the way people read them: ``1.10`` after ``1.9``, ``2`` after ``1.10``."""
-    return tuple(
-        (0, int(part), "") if part.isdigit() else (1, 0, part)
-        for part in re.split(r"[.\-+]", version)
-    )
 
 
 def split_inline_id(schema_id: str) -> tuple[str, str]:
@@ -38,93 +34,25 @@ def split_inline_id(schema_id: str) -> tuple[str, str]:
     return schema_id, "1"
 
 
-def _validator_class(schema: Any):
-    import jsonschema
-
-    return jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-
-
-def check_json_schema(schema: Any) -> None:
-    """Raise :class:`InvalidSchema` listing every problem if ``schema`` is not a JSON Schema."""
-    if not isinstance(schema, dict | bool):
-        raise InvalidSchema(
-            "A JSON Schema must be an object.",
-            problems=[{"field": "schema", "message": "A JSON Schema must be an object."}],
-        )
-    cls = _validator_class(schema)
-    meta = cls(cls.META_SCHEMA)
-    problems = [
-        {"field": "schema" + _pointer(error.absolute_path), "message": error.message}
-        for error in sorted(meta.iter_errors(schema), key=lambda e: list(map(str, e.path)))
-    ]
-    if problems:
-        raise InvalidSchema(
-            "Invalid JSON Schema: " + "; ".join(p["message"] for p in problems), problems=problems
-        )
-
-
-def _pointer(path) -> str:
-    """A dotted suffix naming where in the document a problem is: ``.author.name``."""
-    return "".join(f".{part}" for part in path)
-
-
-def _fast_validator(schema: Any):
-    """A ``jsonschema-rs`` validator for ``schema``, or ``None`` where it cannot serve.
-
-    It is optional (the Python ``jsonschema`` answers alone without it) and used only to
-    answer "valid?" about a thousand times faster; it never fetches a remote ``$ref``.
+def check_json_schema(
+    schema: Any, schema_id: str = "", version: str = ""
+) -> validation.CheckedSchema:
+    """Raise :class:`InvalidSchema` listing every problem if ``schema`` cannot be registered
+    as (``schema_id``, ``version``); see :func:`trove.validation.check_schema` for the rules.
     """
-    try:
-        import jsonschema_rs
-    except ImportError:
-        return None
-
-    def refuse(uri: str) -> Any:
-        raise ValueError(f"remote reference {uri} is not fetched")
-
-    try:
-        return jsonschema_rs.validator_for(schema, validate_formats=True, retriever=refuse)
-    except (ValueError, TypeError, jsonschema_rs.ValidationError, jsonschema_rs.ReferencingError):
-        return None
+    return EventSchema(schema_id=schema_id, version=version, schema=schema).check_schema()
 
 
-class CompiledSchema:
+class CompiledSchema(validation.PayloadValidator):
     """A registered schema version with its validators, compiled once per process.
 
-    A payload that ``jsonschema-rs`` accepts is valid. Any other payload goes to the Python
-    ``jsonschema``, which lists every violation; where it finds none (the two disagree on
-    a regular expression or format edge) the payload is accepted, as it always was.
+    The schema is checked again as it is compiled (a row written before the rules or
+    straight into the table may break them), so that validation never looks anything up.
     """
 
     def __init__(self, schema_id: str, version: str, schema: Any) -> None:
-        import jsonschema
-
         self.ref = SchemaRef(schema_id, version)
-        cls = _validator_class(schema)
-        self.validator = cls(
-            schema, format_checker=cls.FORMAT_CHECKER or jsonschema.FormatChecker()
-        )
-        self.fast = _fast_validator(schema)
-
-    def problems(self, payload: Any) -> list[dict[str, Any]]:
-        """Every violation of ``payload``, as ``{field, message, validator}``; empty if valid."""
-        if self.fast is not None:
-            try:
-                if self.fast.is_valid(payload):
-                    return []
-            except (ValueError, TypeError, OverflowError):
-                pass  # a value jsonschema-rs cannot read: the Python validator decides
-        errors = sorted(
-            self.validator.iter_errors(payload), key=lambda e: [str(p) for p in e.absolute_path]
-        )
-        return [
-            {
-                "field": "payload" + _pointer(error.absolute_path),
-                "message": error.message,
-                "validator": str(error.validator),
-            }
-            for error in errors
-        ]
+        super().__init__(check_json_schema(schema, schema_id, version))
 
 
 class _Versions:
@@ -158,8 +86,6 @@ def _stamp(schema_id: str) -> tuple:
     """
     from django.db import connections, router
 
-    from trove.models import EventSchema
-
     alias = router.db_for_read(EventSchema)
     connection = connections[alias]
     if alias not in _stamp_sql:
@@ -177,8 +103,6 @@ def _stamp(schema_id: str) -> tuple:
 
 def compiled_schema(ref: SchemaRef) -> CompiledSchema | None:
     """The registered schema ``ref`` names (its latest version if none), or ``None``."""
-    from trove.models import EventSchema
-
     stamp = _stamp(ref.id)
     versions = _registry.get(ref.id)
     if versions is None or versions.stamp != stamp:
@@ -190,8 +114,6 @@ def compiled_schema(ref: SchemaRef) -> CompiledSchema | None:
 
 def get_schema(schema_id: str, version: str | None = None):
     """The ``EventSchema`` row for (id, version), or its latest version; ``None`` if absent."""
-    from trove.models import EventSchema
-
     rows = EventSchema.objects.filter(schema_id=schema_id)
     if version is not None:
         return rows.filter(version=version).first()
@@ -200,8 +122,6 @@ def get_schema(schema_id: str, version: str | None = None):
 
 
 def list_schemas():
-    from trove.models import EventSchema
-
     return EventSchema.objects.order_by("schema_id", "created_at")
 
 
@@ -211,9 +131,6 @@ def register_schema(schema_id: str, version: str, schema: dict[str, Any], *, des
     Registering the same document again is a no-op; a different document under an existing
     (id, version) is a :class:`VersionConflict`, because events already validated against it.
     """
-    from trove import signals
-    from trove.models import EventSchema
-
     problems = []
     if not isinstance(schema_id, str) or not schema_id.strip():
         problems.append({"field": "id", "message": "A schema id must be a non-empty string."})
@@ -223,7 +140,7 @@ def register_schema(schema_id: str, version: str, schema: dict[str, Any], *, des
         )
     if problems:
         raise InvalidSchema("; ".join(p["message"] for p in problems), problems=problems)
-    check_json_schema(schema)
+    check_json_schema(schema, schema_id, version)
     signals.schema_registering.send(
         sender=EventSchema, schema_id=schema_id, version=version, schema=schema
     )

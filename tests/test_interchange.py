@@ -15,7 +15,7 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 
 import trove
-from tests.interchange_corpus import BINARY, QUERIES, answers, build_corpus
+from tests.interchange_corpus import BINARY, answers, build_corpus
 from trove.interchange import document_digest
 from trove.storage.handler import storages
 

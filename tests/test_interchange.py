@@ -301,3 +301,52 @@ def test_verify_finds_a_json_index_that_disagrees_with_its_documents(source, tmp
             call_command("trove_verify", stdout=out, stderr=io.StringIO())
         assert f"The index holds event {written[4].uuid} version 1" in out.getvalue()
         assert "whose document is missing" in out.getvalue()
+
+
+def test_a_terminal_gets_a_progress_bar_with_rate_and_time_left(source, tmp_path):
+    """tqdm's bar when stderr is a terminal (a pseudo-terminal here), never on stdout."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import subprocess
+    import sys
+    import termios
+    import uuid
+
+    storage, written = source
+    storages.close_all()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "TROVE_"))},
+        "DJANGO_SETTINGS_MODULE": "trove_project.settings",
+        "DJANGO_SECRET_KEY": uuid.uuid4().hex,
+        "TROVE_DATA_DIR": str(tmp_path / "data"),
+        "TROVE_STORAGE": json.dumps(storage),
+    }
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run(
+        [sys.executable, "manage.py", "trove_export", "--all-versions"],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        timeout=120,
+    )
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(leader)
+    assert result.returncode == 0
+    assert len(result.stdout.splitlines()) == len(written)
+    text = shown.decode()
+    assert "Exporting: 100%|" in text and "11/11" in text and "versions/s" in text
+    assert "<00:00" in text  # the time left

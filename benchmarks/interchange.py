@@ -294,10 +294,11 @@ def _peak_rss(export_file: Path, count: int, directory: Path) -> list[dict[str, 
 def _child_rss(storage: dict[str, Any], args: list[str]) -> float:
     """Peak RSS in MB of the management command ``args`` run in a new process on ``storage``."""
     env = {**os.environ, "TROVE_BENCH_STORAGE": json.dumps(storage)}
+    # VmHWM, not getrusage's ru_maxrss: that one starts at the parent's size when forked.
     code = (
-        "import resource, sys, django; django.setup(); "
+        "import sys, django; django.setup(); "
         "from django.core.management import call_command; call_command(*sys.argv[1:]); "
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+        "print([l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1])"
     )
     result = subprocess.run(
         [sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, check=True

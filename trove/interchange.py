@@ -180,7 +180,7 @@ class Importer:
         derived from a CloudEvent's source and id: if the store has it, it is that same
         CloudEvent delivered again, skipped without comparing documents.
         """
-        events = [e if e.position is None else e.with_changes(position=None) for e in events]
+        events = list(events)  # positions they carry are the source's: storages give new ones
         target = self.target.events
         stored = target.get_latest({event.uuid for event in events})
         latest = {event_id: event.version for event_id, event in stored.items()}
@@ -254,6 +254,8 @@ class Importer:
         schemas.check_payload(ref, self._schemas[ref], event.payload)
 
     def _check_links(self, event: Event, latest: dict[uuid.UUID, int]) -> None:
+        if not event.links:
+            return
         events = self.target.events
         missing = []
         for link in event.links:

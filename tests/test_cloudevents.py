@@ -131,6 +131,19 @@ def test_unknown_content_types_and_malformed_events_get_the_error_shape(client):
     assert trove.count_events() == 0
 
 
+def test_hostile_bodies_are_refused_and_change_nothing(client, settings):
+    deep: dict = {}
+    for _ in range(200):
+        deep = {"d": deep}
+    body, headers = structured(CloudEvent({"type": "t", "source": "s", "id": "1"}, deep))
+    assert post(client, body, headers).status_code == 400
+    settings.TROVE = {**settings.TROVE, "max_request_size": 1000}
+    body, headers = batch([order(n) for n in range(50)])
+    too_big = post(client, body, headers)
+    assert too_big.status_code == 413 and too_big.json()["error"]["code"] == "request_too_large"
+    assert trove.count_events() == 0
+
+
 def test_writing_needs_the_add_event_permission(client):
     anonymous = APIClient()
     response = post(anonymous, *structured(order(1)))

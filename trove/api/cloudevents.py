@@ -19,6 +19,7 @@ import json
 from typing import Any
 from urllib.parse import unquote
 
+from django.core.exceptions import RequestDataTooBig
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -105,6 +106,12 @@ class CloudEventsView(TroveAPIMixin, APIView):
     parser_classes = [StructuredParser, BatchParser, BinaryParser]
 
     def post(self, request: Request) -> Response:
+        length = request.META.get("CONTENT_LENGTH") or "0"
+        limit = trove_settings.max_request_size
+        if limit is not None and length.isdigit() and int(length) > limit:
+            raise RequestDataTooBig(
+                f"The body is larger than {limit} bytes (TROVE['max_request_size'])."
+            )
         media = (request.content_type or "").split(";")[0].strip().lower()
         if media == BATCH:
             items = request.data

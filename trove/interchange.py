@@ -43,6 +43,7 @@ __all__ = [
     "Importer",
     "StoreDigest",
     "document_digest",
+    "event_from_document",
     "exported_versions",
     "import_event",
     "iter_versions",

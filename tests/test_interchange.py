@@ -350,3 +350,18 @@ def test_a_terminal_gets_a_progress_bar_with_rate_and_time_left(source, tmp_path
     text = shown.decode()
     assert "Exporting: 100%|" in text and "11/11" in text and "versions/s" in text
     assert "<00:00" in text  # the time left
+
+
+def test_verify_reports_a_gap_in_an_events_versions(tmp_path):
+    from trove.models import Event as EventRow
+
+    with using(orm_store(tmp_path / "store")):
+        written = build_corpus(orders=1)
+        note = written[0]
+        EventRow.objects.filter(event_id=note.uuid, version=2).delete()
+        out = io.StringIO()
+        with pytest.raises(CommandError):
+            call_command("trove_verify", stdout=out, stderr=io.StringIO())
+        assert out.getvalue().splitlines() == [
+            f"Event {note.uuid} has versions 1, 3, not 1..3 (missing 2)."
+        ]

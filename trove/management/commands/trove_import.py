@@ -94,10 +94,10 @@ class Command(LongCommand):
         if counts["conflicts"] or counts["failed"]:
             raise CommandError("Some lines were not imported (see above).")
 
-    def import_file(self, name: str, importer: Importer, format: str) -> bool:
+    def import_file(self, name: str, importer: Importer, input_format: str) -> bool:
         """Import one file; False when an error stopped the import."""
         batch: list[Line] = []
-        for line in _lines(name, format, self.progress_bar):
+        for line in _lines(name, input_format, self.progress_bar):
             if line.error is not None:
                 if not self.import_batch(batch, importer):
                     return False
@@ -147,7 +147,7 @@ def _size(name: str) -> int:
         raise CommandError(f"Cannot read {name}: {error.strerror}.") from error
 
 
-def _lines(name: str, format: str, progress: Any) -> Iterator[Line]:
+def _lines(name: str, input_format: str, progress: Any) -> Iterator[Line]:
     """Each non-blank line of the input, parsed; a line that cannot be read says why."""
     stream = sys.stdin.buffer if name == "-" else open(name, "rb")  # noqa: SIM115
     label = "stdin" if name == "-" else name
@@ -157,17 +157,17 @@ def _lines(name: str, format: str, progress: Any) -> Iterator[Line]:
             progress.advance(len(raw))
             if not raw.strip():
                 continue
-            yield _parse(raw, f"{label}:{number}", format, now)
+            yield _parse(raw, f"{label}:{number}", input_format, now)
 
 
-def _parse(raw: bytes, where: str, format: str, now: Any) -> Line:
+def _parse(raw: bytes, where: str, input_format: str, now: Any) -> Line:
     try:
         data = json.loads(raw)
     except UnicodeDecodeError as error:
         return Line(where, error=f"not UTF-8 text ({error.reason} at byte {error.start}).")
     except ValueError as error:
         return Line(where, error=f"not valid JSON ({error}).")
-    cloudevent = format == "cloudevents" or (format == "auto" and is_cloudevent(data))
+    cloudevent = input_format == "cloudevents" or (input_format == "auto" and is_cloudevent(data))
     try:
         if cloudevent:
             incoming = from_cloudevent(data, now=now)

@@ -19,7 +19,7 @@ from pathlib import Path
 from benchmarks.report import Figure, Skip, table, write_json
 
 #: Areas in the order they run; each is a module of this package with ``run(full)``.
-AREAS = ("ingest", "api_ingest", "queries", "jsonfile_queries", "files", "feed")
+AREAS = ("ingest", "api_ingest", "queries", "jsonfile_queries", "files", "feed", "interchange")
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 
 

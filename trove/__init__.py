@@ -34,6 +34,7 @@ __all__ = [
     "get_linked_events",
     "get_links",
     "get_versions",
+    "import_event",
     "open_file",
     "query_events",
     "read_feed",
@@ -49,6 +50,7 @@ _SOURCES = {
     "SchemaRef": "trove.documents",
     "EventQuery": "trove.query",
     "follow": "trove.feed",
+    "import_event": "trove.interchange",
     "read_feed": "trove.feed",
 }
 

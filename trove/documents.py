@@ -191,6 +191,12 @@ class Event:
         assert self.id.version is not None
         return self.id.version
 
+    @property
+    def stored_position(self) -> int:
+        """The position of a stored version; only a document not yet stored has none."""
+        assert self.position is not None, "only a stored version has a position"
+        return self.position
+
     def with_changes(self, **changes: Any) -> Event:
         return replace(self, **changes)
 

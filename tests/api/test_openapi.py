@@ -23,6 +23,7 @@ SPEC_OPERATIONS = {
     ("get", "/api/events/{event_id}/linked/"),
     ("get", "/api/events/{event_id}/backlinks/"),
     ("post", "/api/query/"),
+    ("post", "/api/cloudevents/"),
     ("get", "/api/feed/"),
     ("get", "/api/feed/stream/"),
     ("get", "/api/files/{file_id}/"),

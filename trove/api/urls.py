@@ -8,7 +8,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
-from . import feed, views
+from . import cloudevents, feed, views
 
 router = SimpleRouter()
 router.register("events", views.EventViewSet, basename="trove-event")
@@ -22,6 +22,7 @@ urlpatterns = [
     ),
     *router.urls,
     path("query/", views.QueryView.as_view(), name="trove-query"),
+    path("cloudevents/", cloudevents.CloudEventsView.as_view(), name="trove-cloudevents"),
     path("feed/", feed.FeedView.as_view(), name="trove-feed"),
     path("feed/stream/", feed.FeedStreamView.as_view(), name="trove-feed-stream"),
     path("files/<str:file_id>/", views.FileView.as_view(), name="trove-file-detail"),

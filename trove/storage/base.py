@@ -111,6 +111,16 @@ class EventStorage(StoragePlugin):
     def get_event(self, event_id: uuid.UUID, version: int | None = None) -> Event | None:
         """The given version, or the latest when ``version`` is ``None``; ``None`` if absent."""
 
+    def get_latest(self, event_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Event]:
+        """The latest version of each of these events that exists, by id. Imports and
+        exports ask for a page of ids at once; backends may answer in one query."""
+        found = {}
+        for event_id in event_ids:
+            event = self.get_event(event_id)
+            if event is not None:
+                found[event_id] = event
+        return found
+
     @abstractmethod
     def get_versions(self, event_id: uuid.UUID) -> list[Event]:
         """Every stored version of an event, oldest first; empty if the id is unknown."""
@@ -210,18 +220,27 @@ class FileStorage(StoragePlugin):
         filename: str | None = None,
         expected_hash: str | None = None,
         max_size: int | None = None,
+        file_id: uuid.UUID | None = None,
     ) -> StoredFile:
         """Stream ``content`` in, computing size and ``sha256:<hex>`` as it goes.
 
         Raise ``FileTooLarge`` past ``max_size`` and ``FileIntegrityError`` when the hash
-        differs from ``expected_hash``; in both cases nothing is left stored.
+        differs from ``expected_hash``; in both cases nothing is left stored. The record
+        gets a new id unless ``file_id`` gives the one to keep (an import does: documents
+        name their files by id).
         """
 
     @abstractmethod
     def save_reference(
-        self, uri: str, *, content_type: str, filename: str | None = None
+        self,
+        uri: str,
+        *,
+        content_type: str,
+        filename: str | None = None,
+        file_id: uuid.UUID | None = None,
     ) -> FileRecord:
-        """Record bytes that live elsewhere (``s3://…``, ``https://…``) without fetching them."""
+        """Record bytes that live elsewhere (``s3://…``, ``https://…``) without fetching them;
+        ``file_id`` as in :meth:`save_file`."""
 
     @abstractmethod
     def get_file(self, file_id: uuid.UUID) -> FileRecord | None:

@@ -227,6 +227,7 @@ class DjangoFileStorage(FileStorage):
         filename: str | None = None,
         expected_hash: str | None = None,
         max_size: int | None = None,
+        file_id: uuid.UUID | None = None,
     ) -> StoredFile:
         label = f"file {filename!r}" if filename else "a file"
         with self.errors_translated(f"receive {label}"):
@@ -237,7 +238,7 @@ class DjangoFileStorage(FileStorage):
                 raise FileIntegrityError(
                     f"The bytes of {label} have hash {digest}, not the declared {expected_hash}."
                 )
-            record = FileRecord(uuid.uuid4(), content_type, filename, size, digest)
+            record = FileRecord(file_id or uuid.uuid4(), content_type, filename, size, digest)
             blob = self.blob_name(digest)
             with self.errors_translated(f"store {label}"):
                 # The marker goes first: from now on no undo elsewhere deletes these bytes.
@@ -276,9 +277,16 @@ class DjangoFileStorage(FileStorage):
         return f"sha256:{hasher.hexdigest()}", size
 
     def save_reference(
-        self, uri: str, *, content_type: str, filename: str | None = None
+        self,
+        uri: str,
+        *,
+        content_type: str,
+        filename: str | None = None,
+        file_id: uuid.UUID | None = None,
     ) -> FileRecord:
-        record = FileRecord(uuid.uuid4(), content_type, filename, is_reference=True, uri=uri)
+        record = FileRecord(
+            file_id or uuid.uuid4(), content_type, filename, is_reference=True, uri=uri
+        )
         with self.errors_translated(f"record the reference {uri}"):
             self._save_record(record)
         return record

@@ -14,7 +14,7 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
-from trove.conf import trove_settings
+from trove.conf import DEFAULT_STORAGE, trove_settings
 from trove.storage.base import EventStorage, FileStorage, LinkStorage, StoragePlugin
 
 ROLES = ("events", "files", "links")
@@ -101,20 +101,30 @@ def role_config(storage: dict[str, Any], role: str) -> tuple[Any, dict[str, Any]
 
 
 class StorageHandler:
-    """Role → storage instance, built on first use and cached until settings change."""
+    """Role → storage instance, built on first use and cached until settings change.
 
-    def __init__(self) -> None:
+    ``config`` (a dict shaped like ``TROVE["storage"]``) makes a handler of its own for
+    another store, as ``manage.py trove_copy --to`` needs; by default it is the setting.
+    """
+
+    def __init__(self, config: dict[str, Any] | None = None) -> None:
+        self._config = None if config is None else {**DEFAULT_STORAGE, **config}
         self._instances: dict[str, StoragePlugin] = {}
         self._built_from: dict[str, Any] | None = None
         self._lock = threading.RLock()
 
     @property
+    def config(self) -> dict[str, Any]:
+        """The storage configuration this handler builds from."""
+        return trove_settings.storage if self._config is None else self._config
+
+    @property
     def links_use_event_storage(self) -> bool:
-        return trove_settings.storage.get("links") == USE_EVENT_STORAGE
+        return self.config.get("links") == USE_EVENT_STORAGE
 
     def build(self, role: str) -> StoragePlugin:
         """A new, uninitialized plugin for ``role``; raises :class:`InvalidStorageError`."""
-        storage = trove_settings.storage
+        storage = self.config
         unknown = sorted(set(storage) - set(ROLES))
         if unknown:
             raise InvalidStorageError(unknown[0], f"unknown role; roles are {', '.join(ROLES)}.")
@@ -145,7 +155,7 @@ class StorageHandler:
                 instance = self.build(role)
                 instance.initialize()
                 self._instances[role] = instance
-                self._built_from = trove_settings.storage
+                self._built_from = self.config
             return self._instances[role]
 
     @property
@@ -163,7 +173,7 @@ class StorageHandler:
     def reset_if_changed(self) -> None:
         """Rebuild on next use only if ``TROVE["storage"]`` differs from what was built,
         so that changing another TROVE key keeps (in-memory) storages as they are."""
-        if self._built_from is not None and self._built_from != trove_settings.storage:
+        if self._built_from is not None and self._built_from != self.config:
             self.close_all()
 
     def close_all(self) -> None:

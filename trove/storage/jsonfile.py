@@ -658,6 +658,58 @@ class JSONFileEventStorage(EventStorage, LinkStorage, TransactionalStorage):
                     )
         return found
 
+    # Verifying --------------------------------------------------------------------------
+
+    @translate_errors
+    def integrity_problems(self) -> Iterator[str]:
+        """Where the index and the documents disagree (``manage.py trove_verify``): a
+        document the index lacks or holds otherwise, two documents with one position, an
+        indexed version whose document is gone. It only reads; ``trove_rebuild_index``
+        repairs the index from the documents."""
+        connection = self._reader()
+        matched = 0
+        for path in self._document_paths():
+            try:
+                event = parse_document(path.read_bytes(), path, *_name_of(path))
+            except CorruptDocument as error:
+                yield str(error)
+                continue
+            except FileNotFoundError:
+                continue  # removed since the listing
+            row = connection.execute(
+                "SELECT document FROM feed WHERE position = ?", (event.position,)
+            ).fetchone()
+            indexed = None if row is None else Event.from_dict(json.loads(row[0]))
+            if indexed == event:
+                matched += 1
+            elif indexed is None:
+                yield f"{path} (position {event.position}) is not in the index."
+            elif indexed.id != event.id:
+                yield (
+                    f"{path} has position {event.position}, which the index gives to event "
+                    f"{indexed.uuid} version {indexed.version}: positions are not unique."
+                )
+            else:
+                yield f"{path} differs from the index's copy of it."
+        indexed_count = connection.execute("SELECT count(*) FROM feed").fetchone()[0]
+        if indexed_count == matched:
+            return
+        for (document,) in connection.execute("SELECT document FROM feed ORDER BY position"):
+            event = Event.from_dict(json.loads(document))
+            if not self.document_path(event.uuid, event.version).exists():
+                yield (
+                    f"The index holds event {event.uuid} version {event.version} (position "
+                    f"{event.position}), whose document is missing."
+                )
+
+    def _document_paths(self) -> Iterator[Path]:
+        """Every file named like a document, in directory order; nothing is changed."""
+        for first in _subdirectories(self.events_dir):
+            for second in _subdirectories(first):
+                for name in sorted(os.listdir(second)):
+                    if DOCUMENT_NAME.match(name):
+                        yield second / name
+
     # Rebuilding -------------------------------------------------------------------------
 
     @translate_errors
@@ -771,6 +823,13 @@ class _ThreadConnection:
 
     def __del__(self) -> None:
         self.close()
+
+
+def _name_of(path: Path) -> tuple[uuid.UUID, int]:
+    """The (id, version) a document's file name promises."""
+    match = DOCUMENT_NAME.match(path.name)
+    assert match is not None
+    return uuid.UUID(match[1]), int(match[2])
 
 
 def _conflict(event: Event) -> VersionConflict:

@@ -206,6 +206,7 @@ class MemoryFileStorage(FileStorage):
         filename: str | None = None,
         expected_hash: str | None = None,
         max_size: int | None = None,
+        file_id: uuid.UUID | None = None,
     ) -> StoredFile:
         hasher, buffer, size = hashlib.sha256(), io.BytesIO(), 0
         while chunk := content.read(self.chunk_size):
@@ -219,7 +220,7 @@ class MemoryFileStorage(FileStorage):
             raise FileIntegrityError(
                 f"File {filename or ''} has hash {digest}, not the declared {expected_hash}."
             )
-        record = FileRecord(uuid.uuid4(), content_type, filename, size, digest)
+        record = FileRecord(file_id or uuid.uuid4(), content_type, filename, size, digest)
         with self._lock:
             new_content = digest not in self._blobs
             if new_content:
@@ -228,9 +229,16 @@ class MemoryFileStorage(FileStorage):
         return StoredFile(record, new_content)
 
     def save_reference(
-        self, uri: str, *, content_type: str, filename: str | None = None
+        self,
+        uri: str,
+        *,
+        content_type: str,
+        filename: str | None = None,
+        file_id: uuid.UUID | None = None,
     ) -> FileRecord:
-        record = FileRecord(uuid.uuid4(), content_type, filename, is_reference=True, uri=uri)
+        record = FileRecord(
+            file_id or uuid.uuid4(), content_type, filename, is_reference=True, uri=uri
+        )
         with self._lock:
             self._records[record.id] = record
         return record

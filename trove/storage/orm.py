@@ -629,6 +629,11 @@ class ORMEventStorage(EventStorage, LinkStorage, TransactionalStorage):
         return found[0] if found else None
 
     @translate_errors
+    def get_latest(self, event_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Event]:
+        rows = self._rows().filter(event_id__in=list(event_ids), is_latest=True)
+        return {event.uuid: event for event in self._events(rows)}
+
+    @translate_errors
     def get_versions(self, event_id: uuid.UUID) -> list[Event]:
         return self._events(self._rows().filter(event_id=event_id).order_by("version"))
 

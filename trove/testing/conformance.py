@@ -965,6 +965,51 @@ class EventStorageConformance(BackendFixture):
         assert trove.get_event(event.uuid) == event
         assert "receiver refused" in caplog.text and str(event.uuid) in caplog.text
 
+    # Interchange (SPEC §10) -----------------------------------------------------------
+
+    def test_an_imported_version_keeps_everything_but_its_position(self):
+        from trove.interchange import ImportConflict, import_event
+
+        target = trove.create_event("s", {"i": 0})
+        created = "2020-02-29T12:00:00.000001Z"
+        document: dict[str, Any] = {
+            "id": {"id": str(uuid.uuid4()), "version": 1},
+            "createdAt": created,
+            "producer": "elsewhere",
+            "schema": {"id": "s", "version": None},
+            "payload": {"i": 1},
+            "files": [],
+            "links": [
+                {
+                    "type": "t",
+                    "targetEvent": {"id": str(target.uuid), "version": 1},
+                    "metadata": {"m": 1},
+                }
+            ],
+            "metadata": {"k": "v"},
+            "position": 999_999,
+        }
+        second = {**document, "id": {**document["id"], "version": 2}, "payload": {"i": 2}}
+        first = import_event(document)
+        assert first.imported and import_event(second).imported
+        stored = trove.get_event(document["id"]["id"], 1).to_dict()
+        assert stored.pop("position") > target.position
+        assert stored == {key: value for key, value in document.items() if key != "position"}
+        assert trove.get_event(document["id"]["id"]).version == 2
+        assert [e.version for e in trove.read_feed(target.position)] == [1, 2]
+        assert trove.get_backlinks(target.uuid)[0].version == 2
+        assert not import_event(document).imported  # a rerun skips it
+        with pytest.raises(ImportConflict):
+            import_event({**document, "payload": {"i": "changed"}})
+        assert trove.get_event(document["id"]["id"], 1).payload == {"i": 1}
+
+    def test_get_latest_answers_many_ids_at_once(self):
+        one = trove.create_event("s", {"i": 1})
+        two = trove.create_event("s", {"i": 2})
+        newer = trove.append_version(two.uuid, {"i": 3})
+        found = storages.events.get_latest({one.uuid, two.uuid, uuid.uuid4()})
+        assert found == {one.uuid: one, two.uuid: newer}
+
 
 def _close_connections() -> None:
     """A thread's database connections, closed as Django closes a request's."""
@@ -1041,3 +1086,14 @@ class FileStorageConformance(BackendFixture):
         assert self.files.get_file(stored.record.id) is None
         assert not self.files.content_exists(stored.record.hash)
         self.files.delete_file(stored.record.id, delete_content=True)  # twice is harmless
+
+    def test_a_file_can_keep_the_id_it_is_given(self):
+        wanted, reference = uuid.uuid4(), uuid.uuid4()
+        stored = self.files.save_file(
+            io.BytesIO(b"kept"), content_type="text/plain", file_id=wanted
+        )
+        assert stored.record.id == wanted and self.files.get_file(wanted) == stored.record
+        record = self.files.save_reference(
+            "s3://bucket/key", content_type="text/plain", file_id=reference
+        )
+        assert record.id == reference and self.files.get_file(reference) == record

@@ -34,7 +34,7 @@ from trove import feed
 from trove.documents import Event
 from trove.jsonvalues import json_problems
 
-from . import openapi
+from . import hyperlinks, openapi
 from .serializers import EventDocumentSerializer
 from .views import IgnoreAcceptNegotiation, TroveAPIMixin, raise_bad_parameter
 
@@ -81,6 +81,8 @@ _FILTER_PARAMETERS = [
 class FeedView(TroveAPIMixin, APIView):
     """``GET /api/feed/``: every version after a position, in position order."""
 
+    view_description = "Every version after `?after=` (a position), in commit order; follow `next`."
+
     @extend_schema(
         summary="The feed: every version after a position",
         description="Every stored version (not only the latest) with a position greater "
@@ -121,7 +123,11 @@ class FeedView(TroveAPIMixin, APIView):
         query = {"after": position, "limit": limit, **filters}
         url = request.build_absolute_uri(request.path) + "?" + urlencode(query, doseq=True)
         return Response(
-            {"results": [event.to_dict() for event in events], "position": position, "next": url}
+            {
+                "results": [hyperlinks.event_document(event, request) for event in events],
+                "position": position,
+                "next": url,
+            }
         )
 
 
@@ -129,6 +135,7 @@ class FeedStreamView(TroveAPIMixin, APIView):
     """``GET /api/feed/stream/``: the feed as server-sent events, for as long as ``timeout``."""
 
     content_negotiation_class = IgnoreAcceptNegotiation
+    view_description = "The feed as server-sent events (`Accept: text/event-stream`)."
 
     @extend_schema(
         summary="The feed as server-sent events",

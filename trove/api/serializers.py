@@ -293,17 +293,23 @@ class EventCreateFormSerializer(serializers.Serializer):
     any uploaded part, and write-only so that the raw JSON form does not offer it."""
 
     schema = serializers.CharField(
-        help_text="A schema id, or a JSON Schema with `$id` (as JSON).", initial=""
+        help_text="A schema id, or a JSON Schema with a $id (as JSON).", initial=""
     )
     payload = _json_text("A JSON object.", {})
     producer = serializers.CharField(required=False, write_only=True)
     metadata = _json_text("A JSON object.", {}, required=False)
     links = _json_text(
-        'A JSON list: `[{"type": "parent", "targetEvent": {"id": "<uuid>"}}]`.',
-        [],
-        required=False,
+        'A JSON list, e.g. [{"type": "parent", "targetEvent": {"id": "…"}}].', [], required=False
     )
     file = serializers.FileField(required=False, write_only=True, help_text="A file to attach.")
+
+    def get_initial(self) -> dict[str, Any]:
+        """What the raw JSON form starts with: no write-only field, as none is JSON."""
+        return {
+            name: value
+            for name, value in super().get_initial().items()
+            if not self.fields[name].write_only
+        }
 
 
 class EventAppendFormSerializer(EventCreateFormSerializer):
@@ -312,7 +318,12 @@ class EventAppendFormSerializer(EventCreateFormSerializer):
     schema = serializers.CharField(
         required=False, write_only=True, help_text="Left empty: the schema of the latest version."
     )
-    links = _json_text("A JSON list; left empty, the links are kept.", None, required=False)
+    links = serializers.CharField(
+        required=False,
+        write_only=True,
+        style={"base_template": "textarea.html"},
+        help_text="A JSON list; left empty, the links are kept.",
+    )
     expectedVersion = serializers.IntegerField(
         required=False, write_only=True, help_text="Refuse (409) unless this is the latest."
     )

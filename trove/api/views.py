@@ -246,7 +246,7 @@ class EventViewSet(TroveAPIMixin, GenericViewSet):
     }
     #: What the browsable API shows above each page, in Markdown.
     descriptions: ClassVar[dict[str, str]] = {
-        "list": "Events, newest last by default. Filter with the form, or with query "
+        "list": "The latest version of each event. Filter with the form, or with query "
         "parameters such as `?schema=note.created&payload.author.name=Jane`; "
         "`ordering` sorts (`-createdAt`, `payload.<path>`). Create an event with the "
         "form below.",

@@ -58,6 +58,7 @@ from .parsers import (
     refuse_unsized_body,
 )
 from .permissions import TroveAccess
+from .renderers import with_trove_browsable_api
 from .serializers import (
     EventAppendFormSerializer,
     EventAppendSerializer,
@@ -89,6 +90,9 @@ class TroveAPIMixin(APIView):
 
     def get_view_description(self, html: bool = False) -> str:
         return markup_description(self.view_description) if html else self.view_description
+
+    def get_renderers(self) -> list:
+        return with_trove_browsable_api(super().get_renderers())
 
     def get_exception_handler(self):
         return exception_handler

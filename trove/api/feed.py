@@ -177,7 +177,7 @@ class FeedStreamView(TroveAPIMixin, APIView):
         )
         filters = _filters(request)
         response = StreamingHttpResponse(
-            event_stream(after, filters["schema"], filters["producer"], timeout),
+            event_stream(after, filters["schema"], filters["producer"], timeout, request),
             content_type="text/event-stream; charset=utf-8",
         )
         response["Cache-Control"] = "no-cache"
@@ -185,15 +185,16 @@ class FeedStreamView(TroveAPIMixin, APIView):
         return response
 
 
-def server_sent_event(event: Event) -> bytes:
+def server_sent_event(event: Event, request: Request) -> bytes:
     """One version as a server-sent event (the schema id cannot break out of its line)."""
     name = event.schema.id.replace("\r", " ").replace("\n", " ")
-    data = json.dumps(event.to_dict(), ensure_ascii=False, separators=(",", ":"))
+    document = hyperlinks.event_document(event, request)
+    data = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
     return f"id: {event.position}\nevent: {name}\ndata: {data}\n\n".encode()
 
 
 def event_stream(
-    after: int, schemas: list[str], producers: list[str], timeout: float
+    after: int, schemas: list[str], producers: list[str], timeout: float, request: Request
 ) -> Iterator[bytes]:
     """The body of a stream: events as they commit, keep-alives while idle, until timeout."""
     deadline = time.monotonic() + timeout
@@ -207,7 +208,7 @@ def event_stream(
     )
     try:
         for event in versions:
-            yield b": keep-alive\n\n" if event is None else server_sent_event(event)
+            yield b": keep-alive\n\n" if event is None else server_sent_event(event, request)
             if time.monotonic() >= deadline:
                 return
     finally:

@@ -232,7 +232,9 @@ class FileInputSerializer(StrictSerializer):
     data = text_field(allow_blank=True, help_text="Text, base64 text, or the URI of a reference.")
     encoding = serializers.ChoiceField(choices=["base64", "utf-8", "text"], required=False)
     isReference = serializers.BooleanField(required=False)
-    hash = text_field(MAX_HASH, required=False, help_text="The expected sha256:<hex> of the bytes.")
+    hash = text_field(
+        MAX_HASH, required=False, help_text="The expected `sha256:<hex>` of the bytes."
+    )
 
     def validate_contentType(self, value: str) -> str:
         problems = content_type_problems(value)
@@ -459,7 +461,7 @@ class LinkFilterSerializer(StrictSerializer):
 
 class SortKeySerializer(StrictSerializer):
     field = serializers.CharField(
-        help_text="createdAt, producer, schema, id, version, or payload.<path>."
+        help_text="`createdAt`, `producer`, `schema`, `id`, `version`, or `payload.<path>`."
     )
     direction = serializers.ChoiceField(choices=["asc", "desc"], required=False)
 

@@ -20,6 +20,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
+    PolymorphicProxySerializer,
     extend_schema,
     extend_schema_view,
 )
@@ -217,7 +218,16 @@ _CREATE_DESCRIPTION = (
             "multipart/form-data": openapi.EVENT_MULTIPART,
         },
         responses={
-            201: OpenApiResponse(EventDocumentSerializer, description="The stored event."),
+            201: OpenApiResponse(
+                PolymorphicProxySerializer(
+                    component_name="EventOrBatch",
+                    serializers=[EventDocumentSerializer, EventDocumentSerializer(many=True)],
+                    resource_type_field_name=None,
+                    many=False,
+                ),
+                description="The stored event. (A JSON list is still taken as a batch, for "
+                "older clients, and answered with the list of stored events.)",
+            ),
             **openapi.error_responses(*openapi.WRITE_ERRORS),
         },
     ),

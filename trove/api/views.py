@@ -281,8 +281,8 @@ class EventViewSet(TroveAPIMixin, GenericViewSet):
             refuse_unknown_parameters(request, self.query_parameters[self.action])
 
     def get_view_name(self) -> str:
-        """ "Events" and "Event" (DRF would say "Event List", and "Compat Event List" where
-        the original path is matched); an extra action keeps its own name ("Versions")."""
+        """Events, or Event for one (DRF would say Event List, and Compat Event List where
+        the original path is matched); an extra action keeps its own name (Versions)."""
         if getattr(self, "name", None):
             return self.name
         return "Event" if getattr(self, "detail", False) else "Events"
@@ -320,7 +320,8 @@ class EventViewSet(TroveAPIMixin, GenericViewSet):
         summary="Create events in one batch",
         description="Create every event of a JSON list (at most "
         f"{BATCH_LIMIT}): all are stored, or none. 201 with the list of stored events. "
-        + _CREATE_DESCRIPTION,
+        "Files come inline (text, or base64 with `encoding`) or as references "
+        "(`isReference`). Needs the `trove.add_event` permission.",
         request={"application/json": EventCreateSerializer(many=True)},
         responses={
             201: OpenApiResponse(

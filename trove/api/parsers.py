@@ -33,7 +33,6 @@ from django.utils.http import parse_header_parameters
 from rest_framework import exceptions, status
 from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.parsers import DataAndFiles, JSONParser, MultiPartParser
-from rest_framework.request import is_form_media_type
 
 from trove.conf import trove_settings
 from trove.jsonvalues import json_depth
@@ -76,27 +75,10 @@ def refuse_unsized_body(request) -> None:
         raise LengthRequired()
 
 
-#: Parts a browser's form adds that are not part of the event: Django's CSRF token, and
-#: the fields of DRF's raw-content form.
+#: Parts a browser's form adds that are not part of the event: Django's CSRF token (which
+#: the CSRF check reads from the parsed body, so the parser keeps it), and the fields of
+#: DRF's raw-content form.
 FORM_ONLY_FIELDS = frozenset({"csrfmiddlewaretoken", "_content_type", "_content"})
-
-
-def parse_before_csrf_check(request) -> None:
-    """Parse a form body of a session user with the view's parsers now.
-
-    DRF's session authentication checks the CSRF token of a logged-in browser user by
-    reading ``request.POST``, which has Django parse a multipart body itself, without
-    Trove's parser; DRF then hands the view Django's raw parts. Parsed here first, the
-    parts are Trove's (DRF gives the CSRF check the same data, token included).
-    """
-    user = getattr(request._request, "user", None)
-    if (
-        request.method == "POST"
-        and is_form_media_type(request.content_type or "")
-        and user is not None
-        and user.is_authenticated
-    ):
-        request.data  # noqa: B018 - parsing is the point
 
 
 def _reject_constant(name: str) -> Any:

@@ -55,7 +55,6 @@ from .parsers import (
     FORM_ONLY_FIELDS,
     EventMultiPartParser,
     TroveJSONParser,
-    parse_before_csrf_check,
     refuse_unsized_body,
 )
 from .permissions import TroveAccess
@@ -99,9 +98,8 @@ class TroveAPIMixin(APIView):
         return exception_handler
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        refuse_unsized_body(request)
-        parse_before_csrf_check(request)
         super().initial(request, *args, **kwargs)
+        refuse_unsized_body(request)
 
 
 def event_uuid(value: str) -> uuid.UUID:

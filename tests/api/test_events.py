@@ -159,7 +159,11 @@ def test_links_linked_events_and_backlinks_by_type(backend, writer):
     assert writer.get(f"{base}/links/?type=see-also").json() == [
         {
             "type": "see-also",
-            "targetEvent": {"id": other["id"]["id"], "version": None},
+            "targetEvent": {
+                "id": other["id"]["id"],
+                "version": None,
+                "url": f"http://testserver/api/events/{other['id']['id']}/",
+            },
             "metadata": {"n": 1},
         }
     ]

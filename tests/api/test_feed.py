@@ -23,7 +23,10 @@ def test_the_feed_pages_through_every_version_by_position(backend, reader):
     assert page["position"] == b.position
     following = reader.get(page["next"]).json()
     assert [(e["id"]["id"], e["id"]["version"]) for e in following["results"]] == [(str(a.uuid), 2)]
-    assert following["results"][0] == a2.to_dict()
+    assert following["results"][0] == {
+        **a2.to_dict(),
+        "url": f"http://testserver/api/events/{a.uuid}/versions/2/",
+    }
     empty = reader.get(following["next"]).json()
     assert empty["results"] == [] and empty["position"] == a2.position
     assert "after=" + str(a2.position) in empty["next"]

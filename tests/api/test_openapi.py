@@ -6,6 +6,8 @@ Whether answers match the document is the schemathesis test's job
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -14,6 +16,7 @@ pytestmark = pytest.mark.django_db
 SPEC_OPERATIONS = {
     ("get", "/api/events/"),
     ("post", "/api/events/"),
+    ("post", "/api/events/batch/"),
     ("post", "/api/events"),
     ("get", "/api/events/{event_id}/"),
     ("get", "/api/events/{event_id}/versions/"),
@@ -32,6 +35,7 @@ SPEC_OPERATIONS = {
     ("post", "/api/schemas/"),
     ("get", "/api/schemas/{schema_id}/{version}/"),
     ("get", "/api/schema/"),
+    ("get", "/api/health/"),
 }
 
 
@@ -60,10 +64,68 @@ def test_the_list_filters_are_described(document):
         "ordering",
         "limit",
         "offset",
+        "payload",
     }
     assert parameters["schema"]["schema"]["type"] == "array" and parameters["schema"]["explode"]
     assert parameters["start"]["schema"]["format"] == "date-time"
     assert "payload.<path>" in document["paths"]["/api/events/"]["get"]["description"]
+    # payload.<path> filters: an exploded object whose keys are the parameter names.
+    payload = parameters["payload"]
+    assert (payload["style"], payload["explode"]) == ("form", True)
+    assert payload["schema"]["additionalProperties"] == {"type": "string"}
+    # Markdown, where a bare <path> would be read as an HTML tag and vanish.
+    assert "`payload.<path>`" in parameters["ordering"]["description"]
+
+
+LISTS = [
+    "/api/events/{event_id}/versions/",
+    "/api/events/{event_id}/links/",
+    "/api/events/{event_id}/linked/",
+    "/api/events/{event_id}/backlinks/",
+]
+
+
+@pytest.mark.parametrize("path", LISTS)
+def test_the_lists_of_one_event_are_described_as_the_bare_lists_they_are(document, path):
+    operation = document["paths"][path]["get"]
+    parameters = {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
+    expected = {"type", "version"} if path.endswith(("/links/", "/linked/")) else set()
+    assert parameters == (expected | {"type"} if path.endswith("/backlinks/") else expected)
+    body = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    assert body["type"] == "array", "not a page"
+
+
+def test_every_create_body_is_one_shape_a_generated_client_can_build(document):
+    create = document["paths"]["/api/events/"]["post"]
+    single = create["requestBody"]["content"]["application/json"]["schema"]
+    assert single == {"$ref": "#/components/schemas/EventCreate"}
+    answer = create["responses"]["201"]["content"]["application/json"]["schema"]
+    answered = document["components"]["schemas"][answer["$ref"].rsplit("/", 1)[1]]["oneOf"]
+    assert answered[0] == {"$ref": "#/components/schemas/EventDocument"}, "one event first"
+    batch = document["paths"]["/api/events/batch/"]["post"]
+    listed = batch["requestBody"]["content"]["application/json"]["schema"]
+    assert listed == {"type": "array", "items": {"$ref": "#/components/schemas/EventCreate"}}
+
+
+def test_file_content_is_binary(document):
+    content = document["paths"]["/api/files/{file_id}/content/"]["get"]["responses"]["200"]
+    assert next(iter(content["content"])) == "application/octet-stream"
+    assert content["content"]["application/octet-stream"]["schema"]["format"] == "binary"
+
+
+def test_the_error_model_has_the_keys_errors_carry(document):
+    problem = document["components"]["schemas"]["Problem"]
+    assert set(problem["properties"]) == {"field", "message", "validator"}
+    assert problem["required"] == ["field", "message"]
+
+
+def test_descriptions_are_for_users(document):
+    text = json.dumps(document)
+    assert "SPEC" not in text
+    assert "``" not in text, "reStructuredText"
+    components = document["components"]["schemas"]
+    assert "Refuses keys" not in json.dumps(components), "a developer's docstring"
+    assert components["EventDocument"]["description"].startswith("One version of an event")
 
 
 def test_the_bodies_are_described(document):

@@ -34,7 +34,7 @@ from trove import feed
 from trove.documents import Event
 from trove.jsonvalues import json_problems
 
-from . import openapi
+from . import hyperlinks, openapi
 from .serializers import EventDocumentSerializer
 from .views import IgnoreAcceptNegotiation, TroveAPIMixin, raise_bad_parameter
 
@@ -81,6 +81,8 @@ _FILTER_PARAMETERS = [
 class FeedView(TroveAPIMixin, APIView):
     """``GET /api/feed/``: every version after a position, in position order."""
 
+    view_description = "Every version after `?after=` (a position), in commit order; follow `next`."
+
     @extend_schema(
         summary="The feed: every version after a position",
         description="Every stored version (not only the latest) with a position greater "
@@ -121,7 +123,11 @@ class FeedView(TroveAPIMixin, APIView):
         query = {"after": position, "limit": limit, **filters}
         url = request.build_absolute_uri(request.path) + "?" + urlencode(query, doseq=True)
         return Response(
-            {"results": [event.to_dict() for event in events], "position": position, "next": url}
+            {
+                "results": [hyperlinks.event_document(event, request) for event in events],
+                "position": position,
+                "next": url,
+            }
         )
 
 
@@ -129,6 +135,7 @@ class FeedStreamView(TroveAPIMixin, APIView):
     """``GET /api/feed/stream/``: the feed as server-sent events, for as long as ``timeout``."""
 
     content_negotiation_class = IgnoreAcceptNegotiation
+    view_description = "The feed as server-sent events (`Accept: text/event-stream`)."
 
     @extend_schema(
         summary="The feed as server-sent events",
@@ -170,7 +177,7 @@ class FeedStreamView(TroveAPIMixin, APIView):
         )
         filters = _filters(request)
         response = StreamingHttpResponse(
-            event_stream(after, filters["schema"], filters["producer"], timeout),
+            event_stream(after, filters["schema"], filters["producer"], timeout, request),
             content_type="text/event-stream; charset=utf-8",
         )
         response["Cache-Control"] = "no-cache"
@@ -178,15 +185,16 @@ class FeedStreamView(TroveAPIMixin, APIView):
         return response
 
 
-def server_sent_event(event: Event) -> bytes:
+def server_sent_event(event: Event, request: Request) -> bytes:
     """One version as a server-sent event (the schema id cannot break out of its line)."""
     name = event.schema.id.replace("\r", " ").replace("\n", " ")
-    data = json.dumps(event.to_dict(), ensure_ascii=False, separators=(",", ":"))
+    document = hyperlinks.event_document(event, request)
+    data = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
     return f"id: {event.position}\nevent: {name}\ndata: {data}\n\n".encode()
 
 
 def event_stream(
-    after: int, schemas: list[str], producers: list[str], timeout: float
+    after: int, schemas: list[str], producers: list[str], timeout: float, request: Request
 ) -> Iterator[bytes]:
     """The body of a stream: events as they commit, keep-alives while idle, until timeout."""
     deadline = time.monotonic() + timeout
@@ -200,7 +208,7 @@ def event_stream(
     )
     try:
         for event in versions:
-            yield b": keep-alive\n\n" if event is None else server_sent_event(event)
+            yield b": keep-alive\n\n" if event is None else server_sent_event(event, request)
             if time.monotonic() >= deadline:
                 return
     finally:

@@ -243,7 +243,7 @@ class EventFilterSet(django_filters.FilterSet):
     ordering = SortFilter(
         label="Ordering",
         help_text="Comma-separated: createdAt, producer, schema, id, version or "
-        "payload.<path>; prefix '-' for descending. Ties end on createdAt, then id.",
+        "payload.&lt;path&gt;; prefix '-' for descending. Ties end on createdAt, then id.",
     )
 
     class Meta:

@@ -75,6 +75,12 @@ def refuse_unsized_body(request) -> None:
         raise LengthRequired()
 
 
+#: Parts a browser's form adds that are not part of the event: Django's CSRF token (which
+#: the CSRF check reads from the parsed body, so the parser keeps it), and the fields of
+#: DRF's raw-content form.
+FORM_ONLY_FIELDS = frozenset({"csrfmiddlewaretoken", "_content_type", "_content"})
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
 

@@ -232,7 +232,9 @@ class FileInputSerializer(StrictSerializer):
     data = text_field(allow_blank=True, help_text="Text, base64 text, or the URI of a reference.")
     encoding = serializers.ChoiceField(choices=["base64", "utf-8", "text"], required=False)
     isReference = serializers.BooleanField(required=False)
-    hash = text_field(MAX_HASH, required=False, help_text="The expected sha256:<hex> of the bytes.")
+    hash = text_field(
+        MAX_HASH, required=False, help_text="The expected `sha256:<hex>` of the bytes."
+    )
 
     def validate_contentType(self, value: str) -> str:
         problems = content_type_problems(value)
@@ -275,6 +277,57 @@ class EventAppendSerializer(EventWriteSerializer):
     )
     links = LinkInputSerializer(
         many=True, required=False, help_text="Replaces the links; left out, they are kept."
+    )
+
+
+# The browsable API's forms ----------------------------------------------------------
+
+
+def _json_text(help_text: str, initial: Any, **kwargs: Any) -> serializers.JSONField:
+    return serializers.JSONField(
+        help_text=help_text, initial=initial, style={"base_template": "textarea.html"}, **kwargs
+    )
+
+
+class EventCreateFormSerializer(serializers.Serializer):
+    """The fields of the browsable API's form for ``POST /api/events/``, which posts them
+    as multipart parts; :class:`EventCreateSerializer` validates what arrives. ``file`` is
+    any uploaded part, and write-only so that the raw JSON form does not offer it."""
+
+    schema = serializers.CharField(
+        help_text="A schema id, or a JSON Schema with a $id (as JSON).", initial=""
+    )
+    payload = _json_text("A JSON object.", {})
+    producer = serializers.CharField(required=False, write_only=True)
+    metadata = _json_text("A JSON object.", {}, required=False)
+    links = _json_text(
+        'A JSON list, e.g. [{"type": "parent", "targetEvent": {"id": "…"}}].', [], required=False
+    )
+    file = serializers.FileField(required=False, write_only=True, help_text="A file to attach.")
+
+    def get_initial(self) -> dict[str, Any]:
+        """What the raw JSON form starts with: no write-only field, as none is JSON."""
+        return {
+            name: value
+            for name, value in super().get_initial().items()
+            if not self.fields[name].write_only
+        }
+
+
+class EventAppendFormSerializer(EventCreateFormSerializer):
+    """The browsable API's form for ``POST /api/events/{id}/versions/``."""
+
+    schema = serializers.CharField(
+        required=False, write_only=True, help_text="Left empty: the schema of the latest version."
+    )
+    links = serializers.CharField(
+        required=False,
+        write_only=True,
+        style={"base_template": "textarea.html"},
+        help_text="A JSON list; left empty, the links are kept.",
+    )
+    expectedVersion = serializers.IntegerField(
+        required=False, write_only=True, help_text="Refuse (409) unless this is the latest."
     )
 
 
@@ -323,6 +376,7 @@ class EventIdDocumentSerializer(serializers.Serializer):
 class LinkTargetDocumentSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     version = serializers.IntegerField(min_value=1, allow_null=True)
+    url = serializers.URLField(help_text="The pinned version's address, else the event's.")
 
 
 class SchemaRefDocumentSerializer(serializers.Serializer):
@@ -332,6 +386,8 @@ class SchemaRefDocumentSerializer(serializers.Serializer):
 
 class FileDocumentSerializer(serializers.Serializer):
     id = serializers.UUIDField()
+    url = serializers.URLField(help_text="The address of this record.")
+    contentUrl = serializers.URLField(help_text="The address of the bytes.")
     contentType = serializers.CharField()
     filename = serializers.CharField(allow_null=True)
     size = serializers.IntegerField(allow_null=True)
@@ -350,6 +406,7 @@ class EventDocumentSerializer(serializers.Serializer):
     """The event document of SPEC §1."""
 
     id = EventIdDocumentSerializer()
+    url = serializers.URLField(help_text="The address of this version.")
     createdAt = serializers.DateTimeField()
     producer = serializers.CharField()
     schema = SchemaRefDocumentSerializer()
@@ -358,13 +415,16 @@ class EventDocumentSerializer(serializers.Serializer):
     links = LinkDocumentSerializer(many=True)
     metadata = JSONObjectField()
     position = serializers.IntegerField(
-        min_value=1, help_text="The version's place in the store's commit order (SPEC §9)."
+        min_value=1, help_text="The version's place in the store's commit order (the feed's)."
     )
 
 
 class ProblemSerializer(serializers.Serializer):
     field = serializers.CharField(allow_blank=True)
     message = serializers.CharField()
+    validator = serializers.CharField(
+        required=False, help_text="For a payload that fails its schema: the failing keyword."
+    )
 
 
 class ErrorDetailSerializer(serializers.Serializer):
@@ -401,7 +461,7 @@ class LinkFilterSerializer(StrictSerializer):
 
 class SortKeySerializer(StrictSerializer):
     field = serializers.CharField(
-        help_text="createdAt, producer, schema, id, version, or payload.<path>."
+        help_text="`createdAt`, `producer`, `schema`, `id`, `version`, or `payload.<path>`."
     )
     direction = serializers.ChoiceField(choices=["asc", "desc"], required=False)
 

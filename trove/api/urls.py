@@ -8,7 +8,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
-from . import cloudevents, feed, views
+from . import cloudevents, feed, health, openapi, views
 
 router = SimpleRouter()
 router.register("events", views.EventViewSet, basename="trove-event")
@@ -37,7 +37,12 @@ urlpatterns = [
         views.SchemaDetailView.as_view(),
         name="trove-schema-detail",
     ),
-    path("schema/", SpectacularAPIView.as_view(), name="trove-openapi"),
+    path("health/", health.HealthView.as_view(), name="trove-health"),
+    path(
+        "schema/",
+        SpectacularAPIView.as_view(custom_settings=openapi.SCHEMA_SETTINGS),
+        name="trove-openapi",
+    ),
     path("docs/", SpectacularSwaggerView.as_view(url_name="trove-openapi"), name="trove-docs"),
     path("auth/", include("rest_framework.urls")),
 ]

@@ -8,9 +8,9 @@ with the one shape of :mod:`trove.api.exceptions` and checks access with
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ClassVar
 
 from django.db import DEFAULT_DB_ALIAS
 from django.db import transaction as db_transaction
@@ -30,9 +30,10 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.permissions import AllowAny
-from rest_framework.request import Request
+from rest_framework.request import Request, is_form_media_type
 from rest_framework.response import Response
 from rest_framework.reverse import reverse as api_reverse
+from rest_framework.utils.formatting import markup_description
 from rest_framework.views import APIView
 from rest_framework.viewsets import GenericViewSet
 
@@ -47,14 +48,22 @@ from trove.limits import MAX_VERSION, content_type_problems
 from trove.query import EventQuery
 from trove.service import NewFile, is_registered
 
-from . import openapi
+from . import hyperlinks, openapi
 from .exceptions import ProducerMismatch, exception_handler
 from .filters import EventFilterBackend, EventFilterSet, EventSequence
 from .pagination import EventPagination
-from .parsers import EventMultiPartParser, TroveJSONParser, refuse_unsized_body
+from .parsers import (
+    FORM_ONLY_FIELDS,
+    EventMultiPartParser,
+    TroveJSONParser,
+    refuse_unsized_body,
+)
 from .permissions import TroveAccess
+from .renderers import with_trove_browsable_api
 from .serializers import (
+    EventAppendFormSerializer,
     EventAppendSerializer,
+    EventCreateFormSerializer,
     EventCreateSerializer,
     EventDocumentSerializer,
     EventQuerySerializer,
@@ -75,6 +84,16 @@ class TroveAPIMixin(APIView):
 
     permission_classes = [TroveAccess]
     parser_classes = [TroveJSONParser]
+    #: What the browsable API shows above the page, in Markdown: for users, unlike the
+    #: docstring, which DRF would show otherwise.
+    view_description: ClassVar[str] = ""
+    schema = openapi.TroveAutoSchema()
+
+    def get_view_description(self, html: bool = False) -> str:
+        return markup_description(self.view_description) if html else self.view_description
+
+    def get_renderers(self) -> list:
+        return with_trove_browsable_api(super().get_renderers())
 
     def get_exception_handler(self):
         return exception_handler
@@ -113,15 +132,24 @@ def raise_bad_parameter(name: str, message: str) -> None:
     raise ValidationError({name: [message]})
 
 
+def refuse_unknown_parameters(request: Request, known: Collection[str]) -> None:
+    """A 400 for query parameters the view does not read, as the list view answers: a
+    misspelt parameter is an error, not a no-op. ``format`` is DRF's renderer choice."""
+    unknown = sorted(set(request.query_params) - {*known, "format"})
+    if unknown:
+        listed = ", ".join(sorted(known)) or "none"
+        raise_bad_parameter(
+            unknown[0], f"Unknown query parameter(s) {', '.join(unknown)}; known: {listed}."
+        )
+
+
 def document(request: Request) -> Any:
-    """The body without the uploaded parts, which DRF merges into ``request.data``."""
-    if not request.FILES:
+    """The body without the uploaded parts, which DRF merges into ``request.data``, and
+    without what a browser's form adds (its CSRF token)."""
+    if not is_form_media_type(request.content_type or ""):
         return request.data
-    return {key: value for key, value in request.data.items() if key not in request.FILES}
-
-
-def documents(events: list[Event]) -> list[dict[str, Any]]:
-    return [event.to_dict() for event in events]
+    skipped = FORM_ONLY_FIELDS.union(request.FILES)
+    return {key: value for key, value in request.data.items() if key not in skipped}
 
 
 #: What registering a schema needs, through /api/schemas/ or inline in an event (SPEC §5).
@@ -155,16 +183,13 @@ def registering_inline_schemas(request: Request, items: list[dict[str, Any]]) ->
         yield
 
 
-_EVENT_CREATE_JSON = PolymorphicProxySerializer(
-    component_name="EventCreateOrBatch",
-    serializers=[EventCreateSerializer, EventCreateSerializer(many=True)],
-    resource_type_field_name=None,
-    many=False,
-)
-
 _TYPE = OpenApiParameter("type", str, description="Only links of this type.")
 _VERSION = OpenApiParameter(
     "version", int, description="Of this version of the event (default: the latest)."
+)
+_CREATE_DESCRIPTION = (
+    "Files come inline (text, or base64 with `encoding`), as references (`isReference`), "
+    "or, in multipart form data, as uploaded parts. Needs the `trove.add_event` permission."
 )
 
 
@@ -172,25 +197,23 @@ _VERSION = OpenApiParameter(
     list=extend_schema(
         summary="List and filter events",
         description="The latest version of each event, filtered and ordered by the query "
-        "string, in pages. Besides the parameters below, `payload.<path>=<value>` keeps "
-        "events whose payload at the dotted path equals the value, read as JSON when it "
-        'parses as JSON (`payload.n=1` is the number 1, `payload.n="1"` the string) '
-        "and as text otherwise. The same question posted to /api/query/ answers the "
-        "same events in the same order.",
+        "string, in pages. `payload.<path>=<value>` keeps events whose payload at the "
+        "dotted path equals the value, read as JSON when it parses as JSON "
+        '(`payload.n=1` is the number 1, `payload.n="1"` the string) and as text '
+        "otherwise. The same question posted to `/api/query/` answers the same events in "
+        "the same order. An unknown parameter is a 400.",
         responses={
             200: EventDocumentSerializer(many=True),
             **openapi.error_responses(400, *openapi.READ_ERRORS),
         },
     ),
     create=extend_schema(
-        summary="Create events",
-        description="Create an event (201 with its document), or several at once from a "
-        "JSON list (all or none are stored; 201 with the list). Files come inline "
-        "(text, or base64 with `encoding`), as references (`isReference`), or, in "
-        "multipart form data, as uploaded parts. Needs the `trove.add_event` "
-        "permission.",
+        summary="Create an event",
+        description="Create one event: 201 with its document. "
+        + _CREATE_DESCRIPTION
+        + " Several events at once: `POST /api/events/batch/`.",
         request={
-            "application/json": _EVENT_CREATE_JSON,
+            "application/json": EventCreateSerializer,
             "multipart/form-data": openapi.EVENT_MULTIPART,
         },
         responses={
@@ -201,7 +224,8 @@ _VERSION = OpenApiParameter(
                     resource_type_field_name=None,
                     many=False,
                 ),
-                description="The stored event, or the list of stored events of a batch.",
+                description="The stored event. (A JSON list is still taken as a batch, for "
+                "older clients, and answered with the list of stored events.)",
             ),
             **openapi.error_responses(*openapi.WRITE_ERRORS),
         },
@@ -210,7 +234,7 @@ _VERSION = OpenApiParameter(
         summary="The latest version of an event",
         responses={
             200: EventDocumentSerializer,
-            **openapi.error_responses(404, *openapi.READ_ERRORS),
+            **openapi.error_responses(400, 404, *openapi.READ_ERRORS),
         },
     ),
 )
@@ -224,27 +248,66 @@ class EventViewSet(TroveAPIMixin, GenericViewSet):
     filterset_class = EventFilterSet
     pagination_class = EventPagination
     parser_classes = [TroveJSONParser, EventMultiPartParser]
+    #: The query parameters each action other than ``list`` reads; any other is a 400.
+    query_parameters: ClassVar[dict[str, frozenset[str]]] = {
+        "retrieve": frozenset(),
+        "versions": frozenset(),
+        "version": frozenset(),
+        "links": frozenset({"type", "version"}),
+        "linked": frozenset({"type", "version"}),
+        "backlinks": frozenset({"type"}),
+    }
+    #: What the browsable API shows above each page, in Markdown.
+    descriptions: ClassVar[dict[str, str]] = {
+        "list": "The latest version of each event. Filter with the form, or with query "
+        "parameters such as `?schema=note.created&payload.author.name=Jane`; "
+        "`ordering` sorts (`-createdAt`, `payload.<path>`). Create an event with the "
+        "form below.",
+        "retrieve": "The latest version of this event. Its `url` is the address of this "
+        "version; `/versions/` lists every version and takes a new one.",
+        "versions": "Every version of this event, oldest first. Append a version with the "
+        "form below: what you leave out is kept from the latest version.",
+        "version": "One version of this event.",
+        "links": "The outgoing links of this event (`?type=` for one type).",
+        "linked": "The events this event links to (`?type=` for one type).",
+        "backlinks": "The events whose latest version links to this event.",
+        "batch": "Create several events at once from a JSON list: all or none are stored.",
+    }
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        if request.method == "GET" and self.action in self.query_parameters:
+            refuse_unknown_parameters(request, self.query_parameters[self.action])
+
+    def get_view_name(self) -> str:
+        """Events, or Event for one (DRF would say Event List, and Compat Event List where
+        the original path is matched); an extra action keeps its own name (Versions)."""
+        if getattr(self, "name", None):
+            return self.name
+        return "Event" if getattr(self, "detail", False) else "Events"
+
+    def get_view_description(self, html: bool = False) -> str:
+        text = self.descriptions.get(getattr(self, "action", None) or "list", "")
+        return markup_description(text) if html else text
 
     def get_queryset(self) -> EventSequence:
         return EventSequence()
 
     def get_serializer_class(self):
-        if self.action == "append_version":
-            return EventAppendSerializer
-        return EventCreateSerializer
+        browsing = getattr(self.request, "accepted_renderer", None) is not None and (
+            self.request.accepted_renderer.format == "api"
+        )
+        if self.action in ("append_version", "versions"):
+            return EventAppendFormSerializer if browsing else EventAppendSerializer
+        return EventCreateFormSerializer if browsing else EventCreateSerializer
 
     def list(self, request: Request) -> Response:
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response(documents(page))
+        return self.get_paginated_response(self.documents(page))
 
     def create(self, request: Request) -> Response:
         if isinstance(request.data, list):
-            serializer = EventCreateSerializer(data=request.data, many=True, max_length=BATCH_LIMIT)
-            serializer.is_valid(raise_exception=True)
-            items = [self._creation(data, uploads=[]) for data in serializer.validated_data]
-            with registering_inline_schemas(request, serializer.validated_data):
-                events = trove.create_events(items)
-            return Response(documents(events), status=status.HTTP_201_CREATED)
+            return self._create_batch(request.data)
         serializer = EventCreateSerializer(data=document(request))
         serializer.is_valid(raise_exception=True)
         item = self._creation(serializer.validated_data, uploads=self._uploads(request))
@@ -252,19 +315,63 @@ class EventViewSet(TroveAPIMixin, GenericViewSet):
             event = trove.create_event(**item)
         return self._created(event, "trove-event-detail", event_id=str(event.uuid))
 
+    @extend_schema(
+        summary="Create events in one batch",
+        description="Create every event of a JSON list (at most "
+        f"{BATCH_LIMIT}): all are stored, or none. 201 with the list of stored events. "
+        "Files come inline (text, or base64 with `encoding`) or as references "
+        "(`isReference`). Needs the `trove.add_event` permission.",
+        request={"application/json": EventCreateSerializer(many=True)},
+        responses={
+            201: OpenApiResponse(
+                EventDocumentSerializer(many=True), description="The stored events, in order."
+            ),
+            **openapi.error_responses(*openapi.WRITE_ERRORS),
+        },
+    )
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="batch",
+        url_name="batch",
+        parser_classes=[TroveJSONParser],
+        pagination_class=None,
+        filter_backends=[],
+    )
+    def batch(self, request: Request) -> Response:
+        if not isinstance(request.data, list):
+            raise_bad_parameter("", "A batch is a JSON list of events.")
+        return self._create_batch(request.data)
+
+    def _create_batch(self, data: list[Any]) -> Response:
+        serializer = EventCreateSerializer(data=data, many=True, max_length=BATCH_LIMIT)
+        serializer.is_valid(raise_exception=True)
+        items = [self._creation(item, uploads=[]) for item in serializer.validated_data]
+        with registering_inline_schemas(self.request, serializer.validated_data):
+            events = trove.create_events(items)
+        return Response(self.documents(events), status=status.HTTP_201_CREATED)
+
     def retrieve(self, request: Request, event_id: str) -> Response:
-        return Response(trove.get_event(event_uuid(event_id)).to_dict())
+        return Response(self.document(trove.get_event(event_uuid(event_id))))
 
     @extend_schema(
         summary="Every version of an event, oldest first",
+        description="A list (not paged): events have few versions.",
         responses={
             200: EventDocumentSerializer(many=True),
-            **openapi.error_responses(404, *openapi.READ_ERRORS),
+            **openapi.error_responses(400, 404, *openapi.READ_ERRORS),
         },
     )
-    @action(detail=True, methods=["get"], url_path="versions", url_name="versions")
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path="versions",
+        url_name="versions",
+        pagination_class=None,
+        filter_backends=[],
+    )
     def versions(self, request: Request, event_id: str) -> Response:
-        return Response(documents(trove.get_versions(event_uuid(event_id))))
+        return Response(self.documents(trove.get_versions(event_uuid(event_id))))
 
     @extend_schema(
         summary="Append a version",
@@ -301,7 +408,7 @@ class EventViewSet(TroveAPIMixin, GenericViewSet):
         parameters=[OpenApiParameter("version", int, OpenApiParameter.PATH)],
         responses={
             200: EventDocumentSerializer,
-            **openapi.error_responses(404, *openapi.READ_ERRORS),
+            **openapi.error_responses(400, 404, *openapi.READ_ERRORS),
         },
     )
     @action(
@@ -311,56 +418,66 @@ class EventViewSet(TroveAPIMixin, GenericViewSet):
         identifier = event_uuid(event_id)
         if not (version.isascii() and version.isdigit() and 1 <= int(version) <= MAX_VERSION):
             raise NotFound(f"Event {identifier} has no version {version!r}.")
-        return Response(trove.get_event(identifier, int(version)).to_dict())
+        return Response(self.document(trove.get_event(identifier, int(version))))
 
     @extend_schema(
         summary="The outgoing links of an event",
+        description="A list (not paged) of the links of the event's latest version, or of "
+        "`version`.",
         parameters=[_TYPE, _VERSION],
         responses={
             200: LinkDocumentSerializer(many=True),
             **openapi.error_responses(400, 404, *openapi.READ_ERRORS),
         },
     )
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def links(self, request: Request, event_id: str) -> Response:
         links = trove.get_links(
             event_uuid(event_id),
             type=text_parameter(request, "type"),
             version=version_parameter(request),
         )
-        return Response([link.to_dict() for link in links])
+        return Response([hyperlinks.link_document(link, request) for link in links])
 
     @extend_schema(
         summary="The events an event links to",
-        description="The pinned version of each link's target, else its latest version.",
+        description="A list (not paged): the pinned version of each link's target, else its "
+        "latest version.",
         parameters=[_TYPE, _VERSION],
         responses={
             200: EventDocumentSerializer(many=True),
             **openapi.error_responses(400, 404, *openapi.READ_ERRORS),
         },
     )
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def linked(self, request: Request, event_id: str) -> Response:
         events = trove.get_linked_events(
             event_uuid(event_id),
             type=text_parameter(request, "type"),
             version=version_parameter(request),
         )
-        return Response(documents(events))
+        return Response(self.documents(events))
 
     @extend_schema(
         summary="The events that link to an event",
-        description="Events whose latest version links to this event, oldest first.",
+        description="A list (not paged): events whose latest version links to this event, "
+        "oldest first.",
         parameters=[_TYPE],
         responses={
             200: EventDocumentSerializer(many=True),
             **openapi.error_responses(400, 404, *openapi.READ_ERRORS),
         },
     )
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def backlinks(self, request: Request, event_id: str) -> Response:
         events = trove.get_backlinks(event_uuid(event_id), type=text_parameter(request, "type"))
-        return Response(documents(events))
+        return Response(self.documents(events))
+
+    def document(self, event: Event) -> dict[str, Any]:
+        return hyperlinks.event_document(event, self.request)
+
+    def documents(self, events: Iterable[Event]) -> Any:
+        return [hyperlinks.event_document(event, self.request) for event in events]
 
     # Writing helpers -------------------------------------------------------------------
 
@@ -412,7 +529,7 @@ class EventViewSet(TroveAPIMixin, GenericViewSet):
     def _created(self, event: Event, url_name: str, **kwargs: Any) -> Response:
         location = self.request.build_absolute_uri(reverse(url_name, kwargs=kwargs))
         return Response(
-            event.to_dict(), status=status.HTTP_201_CREATED, headers={"Location": location}
+            self.document(event), status=status.HTTP_201_CREATED, headers={"Location": location}
         )
 
 
@@ -431,6 +548,9 @@ class CompatEventViewSet(EventViewSet):
     def get_permissions(self):
         return [AllowAny()] if self.action == "to_list" else super().get_permissions()
 
+    def get_view_name(self) -> str:
+        return "Events"
+
     @extend_schema(exclude=True)
     def to_list(self, request: Request) -> HttpResponseRedirect:
         query = request.META.get("QUERY_STRING", "")
@@ -441,6 +561,11 @@ class QueryView(TroveAPIMixin, GenericAPIView):
     """``POST /api/query/``: the EventQuery of SPEC §3 as a JSON body."""
 
     post_reads = True
+    view_description = (
+        "Post an EventQuery as JSON, e.g. "
+        '`{"schema": "note.created", "payload": {"author.name": "Jane"}, "limit": 10}`; '
+        "`next` and `previous` are the queries to post for the adjacent pages."
+    )
     filter_backends = ()
     pagination_class = EventPagination
     serializer_class = EventQuerySerializer
@@ -451,7 +576,8 @@ class QueryView(TroveAPIMixin, GenericAPIView):
 
     @extend_schema(
         summary="Query events",
-        description="The body is an EventQuery exactly as SPEC §3 writes it. The answer is "
+        description="The body is an EventQuery (see the query language in the documentation). "
+        "The answer is "
         "a page of at most `limit` events (default 100, at most 1000); `next` and "
         "`previous` are the bodies to post for the adjacent pages. The same question "
         "asked with GET /api/events/ answers the same events in the same order.",
@@ -467,11 +593,15 @@ class QueryView(TroveAPIMixin, GenericAPIView):
             raise_bad_parameter("query", "A query must be a JSON object.")
         query = EventQuery.parse(body)
         page = self.paginator.paginate_query(query, body, request)
-        return self.paginator.get_query_page_response(documents(page))
+        return self.paginator.get_query_page_response(
+            [hyperlinks.event_document(event, request) for event in page]
+        )
 
 
 class FileView(TroveAPIMixin, APIView):
     """``GET /api/files/{id}/``: a file's record."""
+
+    view_description = "A file's record; `contentUrl` is the address of its bytes."
 
     @extend_schema(
         summary="A file's record",
@@ -481,7 +611,7 @@ class FileView(TroveAPIMixin, APIView):
         },
     )
     def get(self, request: Request, file_id: str) -> Response:
-        return Response(trove.get_file(file_id).to_dict())
+        return Response(hyperlinks.file_document(trove.get_file(file_id), request))
 
 
 class IgnoreAcceptNegotiation(BaseContentNegotiation):
@@ -498,6 +628,7 @@ class FileContentView(TroveAPIMixin, APIView):
     """``GET /api/files/{id}/content/``: the bytes, streamed, or a presigned redirect."""
 
     content_negotiation_class = IgnoreAcceptNegotiation
+    view_description = "A file's bytes, as an attachment."
 
     @extend_schema(
         summary="A file's bytes",
@@ -505,7 +636,10 @@ class FileContentView(TroveAPIMixin, APIView):
         "TROVE['presigned_downloads'] is on and the file storage can sign URLs (S3), "
         "a 302 redirect to a short-lived URL instead. References have no bytes here (404).",
         responses={
-            (200, "*/*"): OpenApiResponse(OpenApiTypes.BINARY, description="The bytes."),
+            (200, "application/octet-stream"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="The bytes, with the file's own content type."
+            ),
+            (200, "*/*"): OpenApiResponse(OpenApiTypes.BINARY),
             302: OpenApiResponse(description="Redirect to a presigned download URL."),
             **openapi.error_responses(404, *openapi.READ_ERRORS),
         },
@@ -534,6 +668,10 @@ class SchemaListView(TroveAPIMixin, GenericAPIView):
 
     write_permission = REGISTER_PERMISSION
     pagination_class = EventPagination
+    view_description = (
+        "Registered JSON Schemas. Register one by posting `{id, version, schema}`; "
+        "it needs the `trove.add_eventschema` permission."
+    )
     serializer_class = SchemaRegistrationSerializer
 
     def get_queryset(self):
@@ -585,6 +723,8 @@ class SchemaListView(TroveAPIMixin, GenericAPIView):
 class SchemaDetailView(TroveAPIMixin, APIView):
     """``GET /api/schemas/{id}/{version}/``."""
 
+    view_description = "One registered version of a schema."
+
     @extend_schema(
         summary="A registered schema",
         responses={200: SchemaDocumentSerializer, **openapi.error_responses(404, 401, 403)},
@@ -599,8 +739,12 @@ class SchemaDetailView(TroveAPIMixin, APIView):
 
 
 class APIRootView(TroveAPIMixin, APIView):
-    """Trove's REST API: events, queries, files and schemas. See ``docs/`` for the
-    OpenAPI description."""
+    """The entry points of the REST API."""
+
+    view_description = (
+        "Trove's REST API: events, queries, the feed, files and schemas. `openapi` is the "
+        "OpenAPI description, `docs` the same in Swagger UI."
+    )
 
     permission_classes = [AllowAny]
 
@@ -614,6 +758,7 @@ class APIRootView(TroveAPIMixin, APIView):
                 "events": link("trove-event-list"),
                 "query": link("trove-query"),
                 "schemas": link("trove-schema-list"),
+                "health": link("trove-health"),
                 "openapi": link("trove-openapi"),
                 "docs": link("trove-docs"),
             }

@@ -62,6 +62,10 @@ class StoragePlugin(ABC):  # noqa: B024 - the role interfaces below add the abst
     def shutdown(self) -> None:  # noqa: B027 - optional hook
         """Release what :meth:`initialize` acquired. The plugin is not used afterwards."""
 
+    def check(self) -> None:  # noqa: B027 - each role's interface below probes
+        """Raise if the storage cannot answer now. ``GET /api/health/`` calls it on every
+        request, so it must be cheap: one small read, never a scan."""
+
 
 class TransactionalStorage(ABC):
     """A storage whose writes can be grouped: all become visible on commit or none do.
@@ -133,6 +137,11 @@ class EventStorage(StoragePlugin):
         """How many latest versions match ``query`` regardless of limit and offset."""
         return len(self.query_events(query.without_paging()))
 
+    def check(self) -> None:
+        """Raise if the storage cannot answer now; ``GET /api/health/`` calls it on every
+        request, so it must be cheap. The default reads the last position."""
+        self.last_position()
+
     # The feed (SPEC §9) ---------------------------------------------------------------
     #
     # ``save_event`` and ``save_events`` return the versions with their ``position`` when
@@ -178,6 +187,11 @@ class EventStorage(StoragePlugin):
 class LinkStorage(StoragePlugin):
     """Keeps links between event versions and answers both directions."""
 
+    def check(self) -> None:
+        """Raise if the storage cannot answer now (cheap: ``GET /api/health/`` calls it).
+        The default looks up the links of an event that does not exist."""
+        self.get_links(EventId(uuid.UUID(int=0), 1))
+
     @abstractmethod
     def save_link(self, source: EventId, link: Link) -> None:
         """Record ``link`` as carried by version ``source.version`` of ``source.id``."""
@@ -210,6 +224,11 @@ class FileStorage(StoragePlugin):
 
     #: Bytes read and written at a time; never a whole file in memory.
     chunk_size: ClassVar[int] = 1024 * 1024
+
+    def check(self) -> None:
+        """Raise if the storage cannot answer now (cheap: ``GET /api/health/`` calls it).
+        The default looks up bytes that are not stored."""
+        self.content_exists("sha256:" + "0" * 64)
 
     @abstractmethod
     def save_file(

@@ -377,6 +377,16 @@ class FileSystemFileStorage(DjangoFileStorage):
     def describe(self) -> str:
         return f"directory {self.storage.location}"
 
+    def check(self) -> None:
+        """Bytes are written here: the directory (before the first file, the nearest
+        existing parent, where it will be made) must be a writable directory."""
+        super().check()
+        path = os.path.abspath(self.storage.location)
+        while not os.path.lexists(path) and os.path.dirname(path) != path:
+            path = os.path.dirname(path)
+        if not (os.path.isdir(path) and os.access(path, os.W_OK | os.X_OK)):
+            raise StorageUnavailable(f"The {self.describe()} is not a writable directory.")
+
     def spool_directory(self) -> str:
         directory = os.path.join(self.storage.location, "incoming")
         os.makedirs(directory, exist_ok=True)

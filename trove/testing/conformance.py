@@ -175,6 +175,13 @@ class EventStorageConformance(BackendFixture):
 
     # Creating and reading ---------------------------------------------------------
 
+    def test_the_health_probes_pass_empty_and_full(self):
+        storages["events"].check()
+        storages["links"].check()
+        trove.create_event("note.created", {"text": "x"})
+        storages["events"].check()
+        storages["links"].check()
+
     def test_create_returns_the_stored_document(self, note_schema):
         event = trove.create_event("note.created", {"text": "hi"}, metadata={"ip": "127.0.0.1"})
         assert event.version == 1
@@ -1037,6 +1044,11 @@ class FileStorageConformance(BackendFixture):
         with self.files.open_file(record.id) as stream:
             assert stream.read(10) == b"0123456789"
         assert self.files.content_exists(record.hash)
+
+    def test_the_health_probe_passes_empty_and_full(self):
+        self.files.check()
+        self.files.save_file(io.BytesIO(b"x"), content_type="text/plain", filename="x")
+        self.files.check()
 
     def test_same_bytes_are_stored_once(self):
         one = self.files.save_file(io.BytesIO(b"same"), content_type="text/plain", filename="1")

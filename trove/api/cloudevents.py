@@ -19,13 +19,11 @@ import json
 from typing import Any
 from urllib.parse import unquote
 
-from django.core.exceptions import RequestDataTooBig
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ParseError, UnsupportedMediaType, ValidationError
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -39,21 +37,23 @@ from trove.jsonvalues import json_depth
 from trove.storage.handler import storages
 
 from . import openapi
+from .hyperlinks import event_document
+from .parsers import TroveJSONParser
 from .views import BATCH_LIMIT, TroveAPIMixin
 
 STRUCTURED = "application/cloudevents+json"
 BATCH = "application/cloudevents-batch+json"
 
 
-class StructuredParser(JSONParser):
+class StructuredParser(TroveJSONParser):
     media_type = STRUCTURED
 
 
-class BatchParser(JSONParser):
+class BatchParser(TroveJSONParser):
     media_type = BATCH
 
 
-class BinaryParser(JSONParser):
+class BinaryParser(TroveJSONParser):
     """Binary mode: the body is the event's ``data``, JSON."""
 
     media_type = "application/json"
@@ -106,12 +106,6 @@ class CloudEventsView(TroveAPIMixin, APIView):
     parser_classes = [StructuredParser, BatchParser, BinaryParser]
 
     def post(self, request: Request) -> Response:
-        length = request.META.get("CONTENT_LENGTH") or "0"
-        limit = trove_settings.max_request_size
-        if limit is not None and length.isdigit() and int(length) > limit:
-            raise RequestDataTooBig(
-                f"The body is larger than {limit} bytes (TROVE['max_request_size'])."
-            )
         media = (request.content_type or "").split(";")[0].strip().lower()
         if media == BATCH:
             items = request.data
@@ -149,7 +143,7 @@ class CloudEventsView(TroveAPIMixin, APIView):
             stored = [self._store(item) for item in incoming]
         created = any(new for _, new in stored)
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-        documents = [event.to_dict() for event, _ in stored]
+        documents = [event_document(event, request) for event, _ in stored]
         return Response(documents if media == BATCH else documents[0], status=code)
 
     def _check_depth(self, items: list[Any]) -> None:

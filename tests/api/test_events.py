@@ -107,7 +107,7 @@ def test_a_stale_expected_version_is_a_conflict(backend, writer):
 def test_a_client_chosen_id_is_kept_and_cannot_be_reused(backend, writer):
     chosen = str(uuid.uuid4())
     assert create(writer, {"id": chosen, "schema": "s", "payload": {}}).json()["id"]["id"] == chosen
-    assert error(create(writer, {"id": chosen, "schema": "s", "payload": {}}), 409)
+    assert error(create(writer, {"id": chosen, "schema": "s", "payload": {"other": 1}}), 409)
     assert error(create(writer, {"id": "not-a-uuid", "schema": "s", "payload": {}}), 400)
 
 
@@ -303,3 +303,39 @@ def test_multipart_json_text_that_is_not_json_is_400(backend, writer):
     )
     assert error(response, 400)["problems"][0]["field"] == "payload"
     assert count(writer) == 0
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        {},
+        {"payload": {"n": 2}},
+        {"producer": "elsewhere"},
+        {"metadata": {"m": 2}},
+        {"schema": "t"},
+        {"files": [{"contentType": "text/plain", "filename": "a.txt", "data": "other bytes"}]},
+        {"files": [{"contentType": "text/csv", "filename": "a.txt", "data": "bytes"}]},
+        {"files": []},
+    ],
+)
+def test_a_repeated_create_answers_the_stored_event_and_anything_else_is_a_conflict(
+    backend, writer, changed
+):
+    body = {
+        "id": str(uuid.uuid4()),
+        "schema": "s",
+        "producer": "p",
+        "payload": {"n": 1},
+        "metadata": {"m": 1},
+        "files": [{"contentType": "text/plain", "filename": "a.txt", "data": "bytes"}],
+    }
+    first = create(writer, body)
+    assert first.status_code == 201
+    again = create(writer, {**body, **changed})
+    if changed:
+        assert error(again, 409)["code"] == "version_conflict"
+    else:
+        assert again.status_code == 200
+        assert again.json() == first.json()
+    versions = writer.get(f"/api/events/{body['id']}/versions/").json()
+    assert [doc["payload"] for doc in versions] == [{"n": 1}]

@@ -1,6 +1,7 @@
 """Several gunicorn workers writing the same events at once: appended versions are 1..N
 with no gap and no duplicate, a losing writer gets a clear 409 (never a silent overwrite),
-and concurrent creates of one client-chosen id store it once."""
+and concurrent creates of one client-chosen id store it once (a repeat answers the stored
+event)."""
 
 from __future__ import annotations
 
@@ -109,13 +110,18 @@ def test_concurrent_creates_of_one_client_chosen_id_store_it_once(deployment):
     racers = 8
     ids = [str(uuid.uuid4()) for _ in range(4)]
 
+    def author_of(racer: int) -> int:
+        """Even racers send one shared body (repeats), odd ones a body of their own."""
+        return 0 if racer % 2 == 0 else racer
+
     def create(event_id: str, racer: int, start: threading.Barrier):
+        author = author_of(racer)
         with api_session(token) as session:
             body = {
                 "id": event_id,
                 "schema": "race.create",
-                "payload": {"racer": racer},
-                "files": [{"contentType": "text/plain", "data": f"{event_id} by {racer}"}],
+                "payload": {"racer": author},
+                "files": [{"contentType": "text/plain", "data": f"{event_id} by {author}"}],
             }
             start.wait()
             return session.post(server.url("/api/events/"), json=body)
@@ -126,8 +132,14 @@ def test_concurrent_creates_of_one_client_chosen_id_store_it_once(deployment):
             responses = list(pool.map(create, [event_id] * racers, range(racers), [start] * racers))
         created = [r for r in responses if r.status_code == 201]
         assert len(created) == 1, [r.status_code for r in responses]
-        for repeat in responses:
-            if repeat.status_code != 201:
+        winner = created[0].json()
+        for racer, repeat in enumerate(responses):
+            if repeat.status_code == 201:
+                continue
+            if author_of(racer) == winner["payload"]["racer"]:  # a repeat: the stored event
+                assert repeat.status_code == 200, repeat.text
+                assert repeat.json() == winner
+            else:
                 assert repeat.status_code == 409 and error_code(repeat) == "version_conflict"
         with api_session(token) as session:
             versions = session.get(server.url(f"/api/events/{event_id}/versions/")).json()

@@ -42,7 +42,7 @@ from trove import schemas
 from trove.conf import trove_settings
 from trove.documents import Event, SchemaRef, format_instant
 from trove.downloads import file_response
-from trove.exceptions import NotFound
+from trove.exceptions import NotFound, VersionConflict
 from trove.jsonvalues import json_problems
 from trove.limits import MAX_VERSION, content_type_problems
 from trove.query import EventQuery
@@ -60,6 +60,7 @@ from .parsers import (
 )
 from .permissions import TroveAccess
 from .renderers import with_trove_browsable_api
+from .repeats import stored_repeat
 from .serializers import (
     EventAppendFormSerializer,
     EventAppendSerializer,
@@ -209,7 +210,9 @@ _CREATE_DESCRIPTION = (
     ),
     create=extend_schema(
         summary="Create an event",
-        description="Create one event: 201 with its document. "
+        description="Create one event: 201 with its document. A request repeated with the "
+        "same client-chosen `id` and the same content answers 200 with the stored event "
+        "(so a retry is harmless); other content under a used `id` is a 409. "
         + _CREATE_DESCRIPTION
         + " Several events at once: `POST /api/events/batch/`.",
         request={
@@ -217,6 +220,10 @@ _CREATE_DESCRIPTION = (
             "multipart/form-data": openapi.EVENT_MULTIPART,
         },
         responses={
+            200: OpenApiResponse(
+                EventDocumentSerializer,
+                description="The event stored before by the same request (a repeat).",
+            ),
             201: OpenApiResponse(
                 PolymorphicProxySerializer(
                     component_name="EventOrBatch",
@@ -311,8 +318,14 @@ class EventViewSet(TroveAPIMixin, GenericViewSet):
         serializer = EventCreateSerializer(data=document(request))
         serializer.is_valid(raise_exception=True)
         item = self._creation(serializer.validated_data, uploads=self._uploads(request))
-        with registering_inline_schemas(request, [serializer.validated_data]):
-            event = trove.create_event(**item)
+        try:
+            with registering_inline_schemas(request, [serializer.validated_data]):
+                event = trove.create_event(**item)
+        except VersionConflict:
+            stored = stored_repeat(item)
+            if stored is None:
+                raise
+            return Response(self.document(stored), status=status.HTTP_200_OK)
         return self._created(event, "trove-event-detail", event_id=str(event.uuid))
 
     @extend_schema(

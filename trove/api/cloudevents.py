@@ -21,8 +21,8 @@ from urllib.parse import unquote
 
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import status
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
 from rest_framework.exceptions import ParseError, UnsupportedMediaType, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -85,11 +85,27 @@ def binary_attributes(request: Request) -> dict[str, Any]:
     return attributes
 
 
+def _cloudevent(**kwargs: Any) -> Any:
+    """A CloudEvent in the JSON event format (other attributes and extensions allowed), as
+    one named component, so that generated clients get one model for both JSON modes."""
+    return inline_serializer(
+        name="CloudEvent",
+        fields={
+            "specversion": serializers.CharField(),
+            "id": serializers.CharField(),
+            "source": serializers.CharField(),
+            "type": serializers.CharField(),
+            "data": serializers.JSONField(required=False),
+        },
+        **kwargs,
+    )
+
+
 @extend_schema(
     summary="Store CloudEvents (structured, batch or binary mode)",
     request={
-        STRUCTURED: OpenApiTypes.OBJECT,
-        BATCH: {"type": "array", "items": {"type": "object"}},
+        STRUCTURED: _cloudevent(),
+        BATCH: _cloudevent(many=True),
         "application/json": OpenApiTypes.OBJECT,
     },
     responses={

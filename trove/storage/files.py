@@ -205,13 +205,15 @@ class DjangoFileStorage(FileStorage):
         except FileNotFoundError:
             return None
 
-    def is_referenced(self, digest: str) -> bool:
-        """Whether any record still holds the content ``digest``. A storage that cannot
-        list leaves the decision to the caller's ``delete_content`` alone."""
+    def is_referenced(self, digest: str) -> bool | None:
+        """Whether any record still holds the content ``digest``; ``None`` for a storage
+        that cannot list, which leaves the decision to the caller's ``delete_content``."""
         try:
             _directories, names = self.storage.listdir(self.refs_directory(digest))
-        except (FileNotFoundError, NotImplementedError):
+        except FileNotFoundError:
             return False
+        except NotImplementedError:
+            return None
         return bool(names)
 
     def remove_empty_directory(self, name: str) -> None:  # noqa: B027 - optional hook
@@ -328,13 +330,19 @@ class DjangoFileStorage(FileStorage):
                 self._forget(record, delete_content=delete_content)
 
     def _forget(self, record: FileRecord, *, delete_content: bool) -> None:
-        """Delete the record, then its marker, then the bytes if no other record holds them."""
+        """Delete the record, then its marker, then the bytes if no other record holds them.
+
+        Where markers can be listed, whoever removes the last marker removes the bytes, even
+        if another write stored them: two failed writes of the same content, each seeing
+        the other's marker, would otherwise both keep bytes that no record holds.
+        """
         self.storage.delete(self.record_name(record.id))
         if not record.hash:
             return
         self.storage.delete(self.ref_name(record.hash, record.id))
-        if not self.is_referenced(record.hash):
-            if delete_content:
+        referenced = self.is_referenced(record.hash)
+        if not referenced:
+            if delete_content or referenced is False:
                 self.storage.delete(self.blob_name(record.hash))
             self.remove_empty_directory(self.refs_directory(record.hash))
 

@@ -34,7 +34,7 @@ def plan(alias: str, query: dict) -> str:
     """The database's plan for the SQL Trove runs for ``query``."""
     storage = storages.events
     parsed = EventQuery.parse(query)
-    rows = storage._filtered(parsed).order_by(*storage._ordering(parsed))
+    rows = storage.matching_rows(parsed).order_by(*storage._ordering(parsed))
     sql, params = rows.query.get_compiler(alias).as_sql()
     connection = connections[alias]
     explain = "EXPLAIN QUERY PLAN " if connection.vendor == "sqlite" else "EXPLAIN "

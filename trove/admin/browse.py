@@ -246,22 +246,8 @@ class ORMEventBrowser(EventBrowser):
         return connections[self.storage.alias]
 
     def rows(self, query: EventQuery | None = None) -> QuerySet:
-        """Latest-version rows, narrowed by the filters the admin sets (schemas, producers,
-        time range); the storage's own query translation covers the rest of EventQuery."""
-        from trove.models import Event as EventRow
-
-        rows = EventRow.objects.using(self.storage.alias).filter(is_latest=True).order_by()
-        if query is None:
-            return rows
-        if query.schemas:
-            rows = rows.filter(schema_id__in=query.schemas)
-        if query.producers:
-            rows = rows.filter(producer__in=query.producers)
-        if query.start is not None:
-            rows = rows.filter(created_at__gte=query.start)
-        if query.end is not None:
-            rows = rows.filter(created_at__lte=query.end)
-        return rows
+        """Latest-version rows matching ``query``, unordered, as the storage selects them."""
+        return self.storage.matching_rows(query or EventQuery()).order_by()
 
     def count(self, query: EventQuery) -> Total:
         """Exact, except on PostgreSQL past :data:`EXACT_COUNT_BELOW`: the planner's estimate."""

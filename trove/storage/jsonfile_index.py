@@ -8,9 +8,9 @@ documents: the storage rebuilds it whenever it is missing, damaged, of another f
 out of step with the write journal (see ``trove.storage.jsonfile``), so nothing here is
 ever the only copy.
 
-The SQL follows the rules of ``trove.query`` through the same
-:class:`~trove.storage.sql.SQLiteDialect` the ORM backends use (its ``%s`` placeholders
-become ``?``), so this backend answers every query exactly as they do. Paths and values
+The SQL of a query is built by the same :class:`~trove.storage.sql.Compiler` the ORM
+backends use (its ``%s`` placeholders become ``?``), so this backend answers every query
+exactly as they do. Paths and values
 travel as parameters, never as SQL text.
 """
 
@@ -29,8 +29,9 @@ from trove.exceptions import QueryError, StorageError
 from trove.query import EventQuery
 from trove.storage.sql import (
     QUERY_TOO_LARGE,
+    Compiler,
     SQLiteDialect,
-    all_of,
+    Table,
     exceeds_database_limits,
     register_functions,
 )
@@ -84,19 +85,33 @@ INSERT_LINK = "INSERT OR REPLACE INTO links VALUES (?, ?, ?, ?, ?, ?, ?)"
 INSERT_FEED = "INSERT OR REPLACE INTO feed VALUES (?, ?, ?, ?)"
 SET_GENERATION = "INSERT OR REPLACE INTO meta (key, value) VALUES ('generation', ?)"
 
-# Created timestamps are stored as format_instant() text: fixed width UTC, so text order
-# is time order; ids are canonical UUID text, so text order is the reference's str order.
-TOP_LEVEL_SORT = {
-    "createdAt": "e.created_at",
-    "producer": "e.producer",
-    "schema": "e.schema_id",
-    "id": "e.event_id",
-    "version": "e.version",
-}
 # The payload has a column of its own: JSON functions then parse only it, not the whole
 # document (a third less time on payload filters); the envelope is the rest of it. Its
-# keys are written as they are, not escaped (see _compact).
-DIALECT = SQLiteDialect("e.payload", ascii_keys=False)
+# keys are written as they are, not escaped (see _compact). Created timestamps are stored
+# as format_instant() text: fixed width UTC, so text order is time order; ids are
+# canonical UUID text, so text order is the reference's str order.
+COMPILER = Compiler(
+    SQLiteDialect("e.payload", ascii_keys=False),
+    Table(
+        columns={
+            "createdAt": "e.created_at",
+            "producer": "e.producer",
+            "schema": "e.schema_id",
+            "id": "e.event_id",
+            "version": "e.version",
+        },
+        links="links",
+        link_columns={
+            "source": "links.source_id",
+            "source_version": "links.source_version",
+            "type": "links.type",
+            "target": "links.target_id",
+            "target_version": "links.target_version",
+        },
+        instant=format_instant,
+        uuid=str,
+    ),
+)
 COLUMNS = "e.payload, e.envelope"
 DAMAGED = {"SQLITE_CORRUPT", "SQLITE_NOTADB"}
 BATCH = 1000
@@ -341,53 +356,14 @@ def _qmark(sql: str) -> str:
 
 
 def _where(query: EventQuery) -> tuple[str, list[Any]]:
-    conditions: list[tuple[str, list[Any]]] = []
-    for column, values in (("e.schema_id", query.schemas), ("e.producer", query.producers)):
-        if values:
-            conditions.append((f"{column} IN ({', '.join('?' * len(values))})", list(values)))
-    if query.start is not None:
-        conditions.append(("e.created_at >= ?", [format_instant(query.start)]))
-    if query.end is not None:
-        conditions.append(("e.created_at <= ?", [format_instant(query.end)]))
-    for wanted in query.links:
-        clause = (
-            "EXISTS (SELECT 1 FROM links l "
-            "WHERE l.source_id = e.event_id AND l.source_version = e.version"
-        )
-        params: list[Any] = []
-        if wanted.type is not None:
-            clause += " AND l.type = ?"
-            params.append(wanted.type)
-        if wanted.target is not None:
-            clause += " AND l.target_id = ?"
-            params.append(str(wanted.target.id))
-            if wanted.target.version is not None:
-                clause += " AND l.target_version = ?"
-                params.append(wanted.target.version)
-        conditions.append((clause + ")", params))
-    for path, value in query.payload:
-        sql, value_params = DIALECT.equals(path, value)
-        conditions.append((_qmark(sql), value_params))
-    if not conditions:
-        return "", []
-    where, params = all_of(conditions)
-    return "WHERE " + where, params
+    sql, params = COMPILER.where(query)
+    return "WHERE " + _qmark(sql), params
 
 
 def _order(query: EventQuery) -> tuple[str, list[Any]]:
     terms: list[str] = []
     params: list[Any] = []
-    for key in query.sort:
-        direction = "DESC" if key.descending else "ASC"
-        path = key.payload_path
-        if path is None:
-            terms.append(f"{TOP_LEVEL_SORT[key.field]} {direction}")
-            continue
-        missing, columns = DIALECT.sort_keys(path)
-        terms.append(f"{_qmark(missing.sql)} ASC")
-        params.extend(missing.params)
-        for column in columns:
-            terms.append(f"{_qmark(column.sql)} {direction}")
-            params.extend(column.params)
-    terms += ["e.created_at ASC", "e.event_id ASC"]
+    for sql, term_params, descending in COMPILER.order_by(query):
+        terms.append(f"{_qmark(sql)} {'DESC' if descending else 'ASC'}")
+        params.extend(term_params)
     return ", ".join(terms), params

@@ -27,17 +27,8 @@ from typing import Any, ClassVar
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, DataError, IntegrityError, connections, transaction
-from django.db.models import (
-    DateTimeField,
-    Exists,
-    F,
-    JSONField,
-    Max,
-    OuterRef,
-    QuerySet,
-    UUIDField,
-)
-from django.db.models.functions import Collate
+from django.db.models import BooleanField, DateTimeField, JSONField, Max, QuerySet, UUIDField
+from django.db.models.expressions import RawSQL
 
 from trove.documents import Event, EventId, FileRecord, Link, SchemaRef
 from trove.exceptions import InvalidEvent, QueryError, StorageUnavailable, VersionConflict
@@ -47,21 +38,22 @@ from trove.storage.sql import (
     DIALECTS,
     IDENTIFIER,
     QUERY_TOO_LARGE,
-    AllOf,
+    Compiler,
     Dialect,
     SQLiteDialect,
+    Table,
     exceeds_database_limits,
     register_functions,
 )
 
-TOP_LEVEL_SORT = {
+#: The model field of each top-level field of a query (SPEC §3's sort fields).
+SORT_COLUMNS = {
     "createdAt": "created_at",
     "producer": "producer",
     "schema": "schema_id",
     "id": "event_id",
     "version": "version",
 }
-TEXT_SORT_FIELDS = {"producer", "schema_id"}
 logger = logging.getLogger(__name__)
 #: From this many rows on, PostgreSQL receives a batch with ``COPY`` rather than ``INSERT``.
 COPY_FROM = 100
@@ -637,74 +629,61 @@ class ORMEventStorage(EventStorage, LinkStorage, TransactionalStorage):
     def get_versions(self, event_id: uuid.UUID) -> list[Event]:
         return self._events(self._rows().filter(event_id=event_id).order_by("version"))
 
-    def _filtered(self, query: EventQuery) -> QuerySet:
+    @property
+    def compiler(self) -> Compiler:
+        """The query compiler for this database's dialect and Trove's tables."""
+        connection = connections[self.alias]
+        quote = connection.ops.quote_name
         m = self.models
-        rows = self._rows().filter(is_latest=True)
-        if query.schemas:
-            rows = rows.filter(schema_id__in=query.schemas)
-        if query.producers:
-            rows = rows.filter(producer__in=query.producers)
-        if query.start is not None:
-            rows = rows.filter(created_at__gte=query.start)
-        if query.end is not None:
-            rows = rows.filter(created_at__lte=query.end)
-        conditions: list[Any] = []
-        for wanted in query.links:
-            links = m.EventLink.objects.using(self.alias).filter(
-                source_event_id=OuterRef("event_id"), source_version=OuterRef("version")
-            )
-            if wanted.type is not None:
-                links = links.filter(type=wanted.type)
-            if wanted.target is not None:
-                links = links.filter(target_event_id=wanted.target.id)
-                if wanted.target.version is not None:
-                    links = links.filter(target_version=wanted.target.version)
-            conditions.append(Exists(links))
-        targets = [wanted.target.id for wanted in query.links if wanted.target is not None]
-        if targets:
-            # The first target's condition, uncorrelated: lets SQLite start from the few
-            # events linking to it (index trove_link_target) instead of testing each.
-            sources = m.EventLink.objects.using(self.alias).filter(target_event_id=targets[0])
-            rows = rows.filter(event_id__in=sources.values("source_event_id"))
-        if query.payload:
-            conditions.append(self.dialect.payload_equals(query.payload))
-            connection = connections[self.alias]
-            if connection.vendor == "sqlite":
-                connection.ensure_connection()
-                register_functions(connection.connection)
-        if conditions:
-            rows = rows.filter(AllOf(*conditions))
-        return rows
+        event, link = m.Event._meta, m.EventLink._meta
+
+        def column(meta, name: str) -> str:
+            return f"{quote(meta.db_table)}.{quote(meta.get_field(name).column)}"
+
+        def adapter(meta, name: str) -> Callable[[Any], Any]:
+            return functools.partial(meta.get_field(name).get_db_prep_value, connection=connection)
+
+        table = Table(
+            columns={field: column(event, name) for field, name in SORT_COLUMNS.items()},
+            links=quote(link.db_table),
+            link_columns={
+                "source": column(link, "source_event_id"),
+                "source_version": column(link, "source_version"),
+                "type": column(link, "type"),
+                "target": column(link, "target_event_id"),
+                "target_version": column(link, "target_version"),
+            },
+            instant=adapter(event, "created_at"),
+            uuid=adapter(event, "event_id"),
+        )
+        return Compiler(self.dialect, table)
+
+    def matching_rows(self, query: EventQuery) -> QuerySet:
+        """Latest versions matching ``query``, filtered by the one SQL compiler."""
+        connection = connections[self.alias]
+        if connection.vendor == "sqlite":
+            connection.ensure_connection()
+            register_functions(connection.connection)
+        sql, params = self.compiler.where(query)
+        return self._rows().filter(is_latest=True).filter(RawSQL(sql, params, BooleanField()))
 
     def _ordering(self, query: EventQuery) -> list[Any]:
-        vendor = connections[self.alias].vendor
-        ordering: list[Any] = []
-        for key in query.sort:
-            path = key.payload_path
-            if path is not None:
-                missing, columns = self.dialect.sort_keys(path)
-                ordering.append(missing.asc())
-                ordering.extend(c.desc() if key.descending else c.asc() for c in columns)
-                continue
-            column = TOP_LEVEL_SORT[key.field]
-            expression = F(column)
-            if vendor == "postgresql" and column in TEXT_SORT_FIELDS:
-                expression = Collate(expression, "C")
-            ordering.append(expression.desc() if key.descending else expression.asc())
-        ordering.extend([F("created_at").asc(), F("event_id").asc()])
-        return ordering
+        return [
+            RawSQL(sql, params).desc() if descending else RawSQL(sql, params).asc()
+            for sql, params, descending in self.compiler.order_by(query)
+        ]
 
     @translate_errors
     @refuse_queries_past_limits
     def query_events(self, query: EventQuery) -> list[Event]:
-        rows = self._filtered(query).order_by(*self._ordering(query))
+        rows = self.matching_rows(query).order_by(*self._ordering(query))
         stop = None if query.limit is None else query.offset + query.limit
         return self._events(rows[query.offset : stop])
 
     @translate_errors
     @refuse_queries_past_limits
     def count_events(self, query: EventQuery) -> int:
-        return self._filtered(query).count()
+        return self.matching_rows(query).count()
 
     # Links ---------------------------------------------------------------------------
 

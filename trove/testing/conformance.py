@@ -493,6 +493,132 @@ class EventStorageConformance(BackendFixture):
         assert self.ids(pages) == self.ids(everything)
         assert len(set(self.ids(pages))) == len(dataset)
 
+    # where: one test per operator --------------------------------------------------
+
+    def where(self, dataset, path: str, op: str, value: Any, expected: list[int]) -> None:
+        """``where`` path op value selects the dataset's events at ``expected``."""
+        query = {"where": [{"path": path, "op": op, "value": value}]}
+        self.assert_query(query, [dataset[i] for i in expected])
+
+    def test_where_eq_is_payload_equality(self, dataset):
+        self.where(dataset, "n", "eq", 1, [0])
+        self.where(dataset, "n", "eq", "1", [1])
+        self.where(dataset, "n", "eq", 10.0, [5, 8])
+        self.where(dataset, "obj", "eq", {"b": 2, "a": 1}, [8])
+        self.where(dataset, "author.name", "eq", None, [11])
+
+    def test_where_ne_holds_on_other_values_and_on_a_missing_path(self, dataset):
+        self.where(dataset, "n", "ne", 1, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11])
+        self.where(dataset, "tag", "ne", "a", [1, 3, 5, 6, 7, 9, 11])
+        self.where(dataset, "author.name", "ne", "Jane", [1, 3, 4, 5, 6, 7, 8, 9, 10, 11])
+        self.where(dataset, "n", "ne", [1], [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11])
+
+    def test_where_ranges_compare_numbers_numerically_and_never_across_types(self, dataset):
+        self.where(dataset, "n", "gt", 1, [5, 6, 8, 11])
+        self.where(dataset, "n", "gte", 1, [0, 5, 6, 8, 11])  # not true, not "1"
+        self.where(dataset, "n", "lt", 1, [7])
+        self.where(dataset, "n", "lte", 1.0, [0, 7])
+        self.where(dataset, "n", "gte", 2, [5, 6, 8])
+        self.where(dataset, "n", "lt", -3, [])
+        self.where(dataset, "price", "gt", 2, [5])
+
+    def test_where_ranges_compare_strings_by_code_point(self, dataset):
+        self.where(dataset, "n", "gt", "0", [1])
+        self.where(dataset, "tag", "lt", "b", [0, 2, 4, 7, 8, 9, 10, 11])
+        self.where(dataset, "tag", "gte", "b", [1, 3, 5, 6])
+        self.where(dataset, "tag", "gt", "z", [6])  # é is past z
+        self.where(dataset, "author.name", "gte", "Joe", [1, 6])
+
+    def test_where_in_is_equality_to_one_of_the_values(self, dataset):
+        self.where(dataset, "n", "in", [1, "1", None], [0, 1, 3])
+        self.where(dataset, "n", "in", [[1], {"deep": 1}], [9, 10])
+        self.where(dataset, "tag", "in", ["c", "é", "zz"], [3, 6])
+        self.where(dataset, "n", "in", [False], [])
+
+    def test_where_exists_tells_a_missing_path_from_null(self, dataset):
+        self.where(dataset, "n", "exists", True, [0, 1, 2, 3, 5, 6, 7, 8, 9, 10, 11])
+        self.where(dataset, "n", "exists", False, [4])
+        self.where(dataset, "author.name", "exists", True, [0, 1, 2, 6, 11])
+        self.where(dataset, "author.name", "exists", False, [3, 4, 5, 7, 8, 9, 10])
+        self.where(dataset, "list.0", "exists", True, [])  # paths never enter arrays
+
+    def test_where_contains_finds_an_element_of_an_array(self, dataset):
+        self.where(dataset, "list", "contains", 2, [7])
+        self.where(dataset, "list", "contains", 2.0, [7])
+        self.where(dataset, "list", "contains", "2", [])
+        self.where(dataset, "list", "contains", {"k": "v"}, [7])
+        self.where(dataset, "n", "contains", 1, [10])
+        self.where(dataset, "n", "contains", True, [])
+        self.where(dataset, "obj", "contains", 1, [])  # an object is not an array
+        self.where(dataset, "tag", "contains", "a", [])
+
+    def test_where_contains_compares_objects_and_arrays_whole(self):
+        nested = trove.create_event("s", {"m": [[1, 2], {"a": 1, "b": 2}, None]})
+        trove.create_event("s", {"m": [1, 2, "a"]})
+        self.assert_query({"where": [{"path": "m", "op": "contains", "value": [1, 2]}]}, [nested])
+        self.assert_query({"where": [{"path": "m", "op": "contains", "value": [1]}]}, [])
+        self.assert_query({"where": [{"path": "m", "op": "contains", "value": {"a": 1}}]}, [])
+        self.assert_query(
+            {"where": [{"path": "m", "op": "contains", "value": {"b": 2, "a": 1}}]}, [nested]
+        )
+        self.assert_query({"where": [{"path": "m", "op": "contains", "value": None}]}, [nested])
+
+    def test_where_starts_with_is_exact_and_has_no_wildcards(self, dataset):
+        self.where(dataset, "tag", "startsWith", "a", [0, 2, 4, 8, 10, 11])
+        self.where(dataset, "tag", "startsWith", "A", [])
+        self.where(dataset, "tag", "startsWith", "", list(range(12)))
+        self.where(dataset, "author", "startsWith", "J", [4])
+        self.where(dataset, "n", "startsWith", "1", [1])
+        sale = trove.create_event("s", {"s": "50%_off", "e": "Zoë 😀 x"})
+        trove.create_event("s", {"s": "50x-off", "e": "zoë 😀 x"})
+        for prefix in ("50%", "50%_", "50%_off"):
+            self.assert_query(
+                {"where": [{"path": "s", "op": "startsWith", "value": prefix}]}, [sale]
+            )
+        self.assert_query({"where": [{"path": "s", "op": "startsWith", "value": "50_"}]}, [])
+        self.assert_query({"where": [{"path": "e", "op": "startsWith", "value": "Zoë 😀"}]}, [sale])
+
+    def test_where_predicates_all_hold_with_payload_and_filters(self, dataset):
+        self.assert_query(
+            {
+                "schema": ["order.placed", "note.created"],
+                "payload": {"tag": "a"},
+                "where": [
+                    {"path": "n", "op": "gte", "value": 1},
+                    {"path": "n", "op": "ne", "value": 10},
+                ],
+            },
+            [dataset[0]],
+        )
+
+    @pytest.mark.parametrize(
+        "where, field",
+        [
+            ({"path": "n", "op": "gt", "value": True}, "where[0].value"),
+            ({"path": "n", "op": "lt", "value": None}, "where[0].value"),
+            ({"path": "n", "op": "gte", "value": [1]}, "where[0].value"),
+            ({"path": "n", "op": "in", "value": []}, "where[0].value"),
+            ({"path": "n", "op": "in", "value": 1}, "where[0].value"),
+            ({"path": "n", "op": "exists", "value": "yes"}, "where[0].value"),
+            ({"path": "n", "op": "startsWith", "value": 1}, "where[0].value"),
+            ({"path": "n", "op": "regex", "value": "."}, "where[0].op"),
+            ({"path": "n", "op": "eq"}, "where[0].value"),
+            ({"path": "a..b", "op": "eq", "value": 1}, "where[0].path"),
+            ({"op": "eq", "value": 1}, "where[0]"),
+            ({"path": "n", "op": "eq", "value": 1, "not": True}, "where[0].not"),
+        ],
+    )
+    def test_bad_predicates_are_rejected_clearly(self, where, field):
+        with pytest.raises(QueryError) as caught:
+            trove.query_events({"where": [where]})
+        assert field in [p["field"] for p in caught.value.problems]
+
+    def test_each_value_of_in_counts_towards_the_query_terms(self, dataset):
+        self.assert_query({"where": [{"path": "n", "op": "in", "value": list(range(999))}]})
+        with pytest.raises(QueryError) as caught:
+            trove.query_events({"where": [{"path": "n", "op": "in", "value": list(range(1000))}]})
+        assert "where" in [p["field"] for p in caught.value.problems]
+
     def test_combined_query_matches_the_reference(self, dataset):
         self.assert_query(
             {

@@ -560,7 +560,7 @@ def _predicate(entry: Any, label: str, problem) -> Predicate | None:
     for key in sorted(set(entry) - {"path", "op", "value"}):
         problem(f"{label}.{key}", f"Unknown predicate key {key!r}.")
     op = entry.get("op")
-    if op not in OPERATORS:
+    if not isinstance(op, str) or op not in OPERATORS:
         problem(f"{label}.op", f"{label}.op must be one of {', '.join(OPERATORS)}, got {op!r}.")
         return None
     if "value" not in entry:

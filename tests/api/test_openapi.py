@@ -80,6 +80,7 @@ def test_the_bodies_are_described(document):
         "timeRange",
         "links",
         "payload",
+        "where",
         "limit",
         "offset",
         "sort",

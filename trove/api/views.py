@@ -175,8 +175,10 @@ _VERSION = OpenApiParameter(
         "string, in pages. Besides the parameters below, `payload.<path>=<value>` keeps "
         "events whose payload at the dotted path equals the value, read as JSON when it "
         'parses as JSON (`payload.n=1` is the number 1, `payload.n="1"` the string) '
-        "and as text otherwise. The same question posted to /api/query/ answers the "
-        "same events in the same order.",
+        "and as text otherwise; `payload.<path>__<op>=<value>` holds a `where` predicate, "
+        "`op` one of eq, ne, gt, gte, lt, lte, in (repeat the parameter for each value), "
+        "exists (true or false), contains, startsWith, its value read the same way. The "
+        "same question posted to /api/query/ answers the same events in the same order.",
         responses={
             200: EventDocumentSerializer(many=True),
             **openapi.error_responses(400, *openapi.READ_ERRORS),

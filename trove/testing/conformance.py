@@ -602,6 +602,7 @@ class EventStorageConformance(BackendFixture):
             ({"path": "n", "op": "exists", "value": "yes"}, "where[0].value"),
             ({"path": "n", "op": "startsWith", "value": 1}, "where[0].value"),
             ({"path": "n", "op": "regex", "value": "."}, "where[0].op"),
+            ({"path": "n", "op": {"eq": 1}, "value": 1}, "where[0].op"),
             ({"path": "n", "op": "eq"}, "where[0].value"),
             ({"path": "a..b", "op": "eq", "value": 1}, "where[0].path"),
             ({"op": "eq", "value": 1}, "where[0]"),

@@ -157,6 +157,13 @@ class TestBatchesOnPostgreSQL(BatchBehaviour):
         assert "trove_latest_payload" in plan("postgres", {"payload": {"a.b": 3}})
         assert [e.payload for e in trove.query_events({"payload": {"a.b": 3}})] == [{"a": {"b": 3}}]
 
+    def test_text_is_answered_by_the_words_index(self):
+        trove.create_events([{"schema": "s", "payload": {"t": f"word{i} x"}} for i in range(500)])
+        with connections["postgres"].cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan = off")
+        assert "trove_latest_words" in plan("postgres", {"text": "Word7 X"})
+        assert [e.payload for e in trove.query_events({"text": "Word7 X"})] == [{"t": "word7 x"}]
+
 
 class OutsideTransactions(BackendFixture):
     """A lone event outside any transaction is one statement; nothing else changes."""

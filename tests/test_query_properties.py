@@ -21,11 +21,18 @@ from hypothesis import strategies as st
 
 import trove
 from trove.exceptions import QueryError
-from trove.query import OPERATORS, SORT_FIELDS, EventQuery, json_canonical, json_equal
+from trove.query import (
+    OPERATORS,
+    SORT_FIELDS,
+    EventQuery,
+    json_canonical,
+    json_equal,
+    payload_words,
+)
 from trove.testing.conformance import BackendFixture
 
 #: Characters that JSON paths, SQL literals and JSON text each treat specially.
-AWKWARD = "ab\"\\.\t\n\x01 $[]'é😀\u2028"
+AWKWARD = "ab\"\\.\t\n\x01 $[]'é😀\u2028ßSİ1"
 keys = st.sampled_from(['"', 'say "hi"', "\\", "é", "a.b", ""]) | st.text(AWKWARD, max_size=3)
 strings = st.text(AWKWARD, max_size=4)
 numbers = st.integers(-3, 3) | st.sampled_from([0.5, -2.0, 1.0, 3.0, 2.5, 1e15, -(2**53), 2**53])
@@ -97,6 +104,10 @@ def queries(draw, events: list, schemas: list[str]) -> dict[str, Any]:
     where = [draw(predicates(known)) for _ in range(draw(st.integers(0, 2)))]
     if where:
         query["where"] = where
+    if draw(st.integers(0, 3)) == 0:
+        held = [word for event in events for word in payload_words(event.payload)]
+        words = st.sampled_from(held) if held else strings
+        query["text"] = " ".join(draw(st.lists(words | strings, min_size=1, max_size=2)))
     if draw(st.integers(0, 3)) == 0:
         query["producer"] = draw(st.sampled_from(PRODUCERS))
     sort_fields = st.sampled_from(SORT_FIELDS) | st.sampled_from(

@@ -16,6 +16,9 @@ evaluator. The rules:
   from ``null``.
 - Equality on an object or array compares it whole, whatever characters its keys hold;
   :func:`json_canonical` gives the text on which SQL backends compare such values.
+- ``text`` holds when every word of it (:func:`text_words`: runs of Unicode letters and
+  digits, casefolded) is a word of some string value of the payload
+  (:func:`payload_words`); keys don't count, and a text without a word is a bad query.
 - Sorting orders values of one JSON type naturally (numbers numerically, strings by code
   point); across types numbers < strings < booleans < null < objects/arrays. A missing
   value sorts last in either direction. Ties end on ``createdAt`` then ``id`` ascending so
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import functools
 import json
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -52,6 +56,8 @@ __all__ = [
     "MAX_SORT_KEYS",
     "LINK_FILTER_TERMS",
     "payload_lookup",
+    "payload_words",
+    "text_words",
     "json_type",
     "json_equal",
     "json_canonical",
@@ -64,6 +70,7 @@ QUERY_KEYS = {
     "links",
     "payload",
     "where",
+    "text",
     "limit",
     "offset",
     "sort",
@@ -197,6 +204,8 @@ class EventQuery:
     end: datetime | None = None
     links: tuple[LinkFilter, ...] = ()
     where: tuple[Predicate, ...] = ()
+    #: The casefolded words of ``text``, each of which some payload string must hold.
+    words: tuple[str, ...] = ()
     limit: int | None = None
     offset: int = 0
     sort: tuple[SortKey, ...] = field(default_factory=tuple)
@@ -267,6 +276,15 @@ class EventQuery:
                     if predicate is not None:
                         where.append(predicate)
 
+        words: tuple[str, ...] = ()
+        text = data.get("text")
+        if text is not None:
+            if not isinstance(text, str):
+                problem("text", "text must be a string of words.")
+            else:
+                words = tuple(dict.fromkeys(text_words(text)))
+                if not words:
+                    problem("text", "text must hold at least one word (letters or digits).")
         limit = _non_negative(data.get("limit"), "limit", problem)
         offset = _non_negative(data.get("offset"), "offset", problem) or 0
         sort = _sort(data.get("sort"), problem)
@@ -279,6 +297,7 @@ class EventQuery:
                 end=end,
                 links=tuple(links),
                 where=tuple(where),
+                words=words,
                 limit=limit,
                 offset=offset,
                 sort=sort,
@@ -302,7 +321,7 @@ class EventQuery:
         One per schema, producer and sort key (a payload sort key one per key of its
         path); a ``payload`` or ``where`` entry one per key of its dotted path plus one per
         scalar in its value (an empty object or array is one; for ``in``, in each of its
-        values); a link filter
+        values); a word of ``text`` one; a link filter
         :data:`LINK_FILTER_TERMS`, for it is a subquery of its own. Each term then costs
         the SQL backends about one condition and a few parameters.
         """
@@ -312,6 +331,7 @@ class EventQuery:
             "links": LINK_FILTER_TERMS * len(self.links),
             "payload": sum(p.terms() for p in self.where if p.origin == "payload"),
             "where": sum(p.terms() for p in self.where if p.origin == "where"),
+            "text": len(self.words),
             "sort": sum(len(key.payload_path or ("",)) for key in self.sort),
         }
 
@@ -334,7 +354,9 @@ class EventQuery:
         for wanted in self.links:
             if not any(_link_matches(wanted, link) for link in event.links):
                 return False
-        return all(predicate.holds(event.payload) for predicate in self.where)
+        if not all(predicate.holds(event.payload) for predicate in self.where):
+            return False
+        return not self.words or set(self.words) <= set(payload_words(event.payload))
 
     def apply(self, events: Iterable[Event]) -> list[Event]:
         """Filter, order and page ``events`` (latest versions only) as every backend must."""
@@ -354,6 +376,42 @@ class EventQuery:
             return _cmp((a.created_at, str(a.uuid)), (b.created_at, str(b.uuid)))
 
         return functools.cmp_to_key(compare)
+
+
+def text_words(text: str) -> list[str]:
+    """The words of ``text``, casefolded: maximal runs of Unicode letters (categories L*)
+    and decimal digits (Nd), split before casefolding so both sides split alike."""
+    found, word = [], []
+    for character in text:
+        category = unicodedata.category(character)
+        if category[0] == "L" or category == "Nd":
+            word.append(character)
+        elif word:
+            found.append("".join(word).casefold())
+            word = []
+    if word:
+        found.append("".join(word).casefold())
+    return found
+
+
+def payload_words(payload: Any) -> list[str]:
+    """Every distinct word of the payload's string values (keys don't count), sorted.
+
+    SQL backends store this list beside the payload, computed by this function at write
+    time, so that ``text`` means the same on every backend whatever a database's own
+    tokenizer would make of the strings.
+    """
+    found: set[str] = set()
+    stack = [payload]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            found.update(text_words(value))
+        elif isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list | tuple):
+            stack.extend(value)
+    return sorted(found)
 
 
 def payload_lookup(payload: Any, path: Sequence[str]) -> Any:

@@ -139,6 +139,10 @@ EQUIVALENT = [
         },
     ),
     ("payload.a__b=1", {"payload": {"a__b": 1}}),
+    ("text=JANE", {"text": "JANE"}),
+    ("text=jane%20A&producer=web", {"text": "jane A", "producer": "web"}),
+    ("text=%C3%A9", {"text": "É"}),
+    ("text=v&payload.n__lt=0", {"text": "v", "where": [{"path": "n", "op": "lt", "value": 0}]}),
     ("start=0001-01-01T00:00:00Z", {"timeRange": {"start": "0001-01-01T00:00:00Z"}}),
     (
         lambda e: urlencode({"start": instant(e, 2), "end": instant(e, 5), "ordering": "-id"}),
@@ -215,6 +219,8 @@ def test_limit_zero_counts_without_a_next_page(events, writer):
         ("payload.n__gt=true", "where[0].value"),
         ("payload.n__startsWith=1", "where[0].value"),
         ("payload..n__lt=1", "where[0].path"),
+        ("text=", "text"),
+        ("text=%20-%20", "text"),
     ],
 )
 def test_a_bad_filter_is_400_naming_it(memory, writer, query_string, field):

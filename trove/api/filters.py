@@ -12,7 +12,7 @@ Parameters: ``schema`` and ``producer`` (repeat for any of several), ``start``/`
 (ISO-8601, inclusive), ``link_type``/``link_target``, ``payload.<path>=<value>`` (the value
 is read as JSON when it parses as JSON, else taken as a string),
 ``payload.<path>__<op>=<value>`` for each ``where`` operator (``in`` by repeating it,
-``exists`` with ``true``/``false``), ``ordering`` (a comma
+``exists`` with ``true``/``false``), ``text`` (words), ``ordering`` (a comma
 list of sort fields, ``-`` for descending); ``limit``/``offset`` belong to the pagination.
 """
 
@@ -287,6 +287,12 @@ class EventFilterSet(django_filters.FilterSet):
     link_target = django_filters.UUIDFilter(
         label="Link target", help_text="Has an outgoing link to this event id."
     )
+    text = django_filters.CharFilter(
+        label="Text",
+        strip=False,
+        help_text="Words; each must occur as a whole word in some string of the payload, "
+        "in any case.",
+    )
     ordering = SortFilter(
         label="Ordering",
         help_text="Comma-separated: createdAt, producer, schema, id, version or "
@@ -345,6 +351,8 @@ class EventFilterSet(django_filters.FilterSet):
             query["payload"] = payload
         if where:
             query["where"] = where
+        if data.get("text") is not None and "text" in self.data:
+            query["text"] = data["text"]
         if data.get("ordering"):
             query["sort"] = data["ordering"]
         return EventQuery.parse(query)

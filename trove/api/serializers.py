@@ -430,6 +430,11 @@ class EventQuerySerializer(StrictSerializer):
     where = PredicateSerializer(
         many=True, required=False, help_text="Predicates on the payload; every one must hold."
     )
+    text = serializers.CharField(
+        required=False,
+        help_text="Words (runs of letters and digits); each must occur as a whole word in "
+        "some string value of the payload, case-insensitively.",
+    )
     limit = serializers.IntegerField(min_value=0, required=False)
     offset = serializers.IntegerField(min_value=0, required=False)
     sort = SortKeySerializer(many=True, required=False)

@@ -26,7 +26,7 @@ from typing import Any
 
 from trove.documents import Event, EventId, Link, format_instant
 from trove.exceptions import QueryError, StorageError
-from trove.query import EventQuery
+from trove.query import EventQuery, payload_words
 from trove.storage.sql import (
     QUERY_TOO_LARGE,
     Compiler,
@@ -37,7 +37,7 @@ from trove.storage.sql import (
 )
 
 #: Bumped when the tables change; an index of another format is rebuilt, not migrated.
-FORMAT = 2
+FORMAT = 3
 SCHEMA = (
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     """CREATE TABLE events (
@@ -47,7 +47,8 @@ SCHEMA = (
         producer TEXT NOT NULL,
         schema_id TEXT NOT NULL,
         payload TEXT NOT NULL,
-        envelope TEXT NOT NULL
+        envelope TEXT NOT NULL,
+        words TEXT NOT NULL
     )""",
     "CREATE INDEX events_by_time ON events (created_at, event_id)",
     "CREATE INDEX events_by_producer ON events (producer, created_at)",
@@ -73,12 +74,13 @@ SCHEMA = (
     "CREATE INDEX feed_by_producer ON feed (producer, position)",
 )
 UPSERT_EVENT = """
-    INSERT INTO events (event_id, version, created_at, producer, schema_id, payload, envelope)
-    VALUES (?, ?, ?, ?, ?, ?, ?)
+    INSERT INTO events
+        (event_id, version, created_at, producer, schema_id, payload, envelope, words)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (event_id) DO UPDATE SET
         version = excluded.version, created_at = excluded.created_at,
         producer = excluded.producer, schema_id = excluded.schema_id,
-        payload = excluded.payload, envelope = excluded.envelope
+        payload = excluded.payload, envelope = excluded.envelope, words = excluded.words
     WHERE excluded.version > events.version
 """
 INSERT_LINK = "INSERT OR REPLACE INTO links VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -100,6 +102,7 @@ COMPILER = Compiler(
             "id": "e.event_id",
             "version": "e.version",
         },
+        words="e.words",
         links="links",
         link_columns={
             "source": "links.source_id",
@@ -219,6 +222,7 @@ def _insert(connection: sqlite3.Connection, events: list[Event]) -> None:
                 event.producer,
                 event.schema.id,
                 *_split(event),
+                " ".join(payload_words(event.payload)),
             )
             for event in events
         ],

@@ -32,7 +32,7 @@ from django.db.models.expressions import RawSQL
 
 from trove.documents import Event, EventId, FileRecord, Link, SchemaRef
 from trove.exceptions import InvalidEvent, QueryError, StorageUnavailable, VersionConflict
-from trove.query import EventQuery
+from trove.query import EventQuery, payload_words
 from trove.storage.base import EventStorage, LinkStorage, TransactionalStorage
 from trove.storage.sql import (
     DIALECTS,
@@ -299,6 +299,7 @@ class ORMEventStorage(EventStorage, LinkStorage, TransactionalStorage):
         "metadata",
         "files",
         "links",
+        "words",
         "position",
     )
     LINK_COLUMNS = (
@@ -341,6 +342,7 @@ class ORMEventStorage(EventStorage, LinkStorage, TransactionalStorage):
             event.metadata,
             [f.to_dict() for f in event.files],
             [link.to_dict() for link in event.links],
+            " ".join(payload_words(event.payload)),
             position,
         )
         links = [
@@ -645,6 +647,7 @@ class ORMEventStorage(EventStorage, LinkStorage, TransactionalStorage):
 
         table = Table(
             columns={field: column(event, name) for field, name in SORT_COLUMNS.items()},
+            words=column(event, "words"),
             links=quote(link.db_table),
             link_columns={
                 "source": column(link, "source_event_id"),

@@ -172,6 +172,11 @@ class Dialect:
         """``column`` ordered by code point."""
         return column
 
+    def has_words(self, column: str, words: Sequence[str]) -> SQL:
+        """Every one of ``words`` is in ``column``, the space-separated words of a payload
+        (:func:`trove.query.payload_words`)."""
+        return all_of([(f"instr(' ' || {column} || ' ', %s) > 0", [f" {w} "]) for w in words])
+
 
 #: SQL comparison of each range operator.
 RANGES = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
@@ -374,6 +379,10 @@ class PostgreSQLDialect(Dialect):
     def text_order(self, column: str) -> str:
         return f'{column} COLLATE "C"'
 
+    def has_words(self, column: str, words: Sequence[str]) -> SQL:
+        # The very expression of the GIN index of migration 0004.
+        return f"string_to_array({column}, ' ') @> %s::text[]", [list(words)]
+
 
 def _nest(path: Path, value: Any) -> Any:
     for key in reversed(path):
@@ -396,6 +405,8 @@ class Table:
     """
 
     columns: dict[str, str]
+    #: The column of each event's payload words (:func:`trove.query.payload_words`).
+    words: str
     links: str
     link_columns: dict[str, str]
     instant: Callable[[datetime], Any]
@@ -422,6 +433,8 @@ class Compiler:
             conditions.append((f"{columns['createdAt']} <= %s", [self.table.instant(query.end)]))
         conditions.extend(self._links(query))
         conditions.extend(self.dialect.predicate(predicate) for predicate in query.where)
+        if query.words:
+            conditions.append(self.dialect.has_words(self.table.words, query.words))
         return all_of(conditions)
 
     def _links(self, query: EventQuery) -> list[SQL]:

@@ -620,6 +620,30 @@ class EventStorageConformance(BackendFixture):
             trove.query_events({"where": [{"path": "n", "op": "in", "value": list(range(1000))}]})
         assert "where" in [p["field"] for p in caught.value.problems]
 
+    # text ----------------------------------------------------------------------------
+
+    def test_text_finds_whole_words_of_string_values_in_any_case(self):
+        note = trove.create_event(
+            "s", {"title": "Straße repaired", "tags": ["URGENT", {"who": "Zoë-Ann"}], "n": 42}
+        )
+        other = trove.create_event("s", {"title": "strasse", "urgent": "no", "body": "repairs 42"})
+        self.assert_query({"text": "urgent"}, [note])  # keys don't count
+        self.assert_query({"text": "STRASSE"}, [note, other])  # casefold: ß is ss
+        self.assert_query({"text": "zoë ann"}, [note])
+        self.assert_query({"text": "Repaired, urgent!"}, [note])  # words in any values
+        self.assert_query({"text": "repair"}, [])  # whole words only
+        self.assert_query({"text": "42"}, [other])  # numbers are not strings
+        self.assert_query({"text": "zoë urgent strasse missing"}, [])
+        self.assert_query(
+            {"text": "strasse", "where": [{"path": "n", "op": "exists", "value": False}]}, [other]
+        )
+
+    @pytest.mark.parametrize("text", ["", "  ", "!?-", 5, ["a"]])
+    def test_a_text_without_a_word_is_a_bad_query(self, text):
+        with pytest.raises(QueryError) as caught:
+            trove.query_events({"text": text})
+        assert "text" in [p["field"] for p in caught.value.problems]
+
     def test_combined_query_matches_the_reference(self, dataset):
         self.assert_query(
             {

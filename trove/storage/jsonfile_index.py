@@ -21,6 +21,7 @@ import sqlite3
 import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from trove.storage.sql import (
     Compiler,
     SQLiteDialect,
     Table,
+    distinct_values,
     exceeds_database_limits,
     register_functions,
 )
@@ -342,6 +344,43 @@ def count(connection: sqlite3.Connection, query: EventQuery) -> int:
     where, params = _where(query)
     with _refused_as_bad_query():
         return connection.execute(f"SELECT count(*) FROM events e {where}", params).fetchone()[0]
+
+
+#: The SQL of each field :class:`~trove.storage.base.EventStatistics` counts by.
+STATISTICS_COLUMNS = {
+    "schema": "e.schema_id",
+    "producer": "e.producer",
+    "schemaVersion": "json_extract(e.envelope, '$.schema.version')",
+}
+
+
+def count_by_field(
+    connection: sqlite3.Connection, field: str, query: EventQuery
+) -> list[tuple[str, int]]:
+    """``(value, events)`` per value of ``field`` among the matches, most first."""
+    column = STATISTICS_COLUMNS[field]
+    where, params = _where(query)
+    sql = (
+        f"SELECT coalesce({column}, '') AS value, count(*) AS n FROM events e {where} "
+        "GROUP BY value ORDER BY n DESC, value"
+    )
+    with _refused_as_bad_query():
+        return [(value, n) for value, n in connection.execute(sql, params)]
+
+
+def created_between(connection: sqlite3.Connection, start: datetime, end: datetime) -> list[str]:
+    """The ``createdAt`` text of each latest version created from ``start`` to ``end``
+    (read off the time index alone)."""
+    sql = "SELECT created_at FROM events WHERE created_at >= ? AND created_at <= ?"
+    rows = connection.execute(sql, (format_instant(start), format_instant(end)))
+    return [created for (created,) in rows]
+
+
+def distinct(connection: sqlite3.Connection, field: str, limit: int) -> list[str]:
+    """Up to ``limit`` distinct schemas or producers, by a loose scan of their index."""
+    column = {"schema": "schema_id", "producer": "producer"}[field]
+    sql, params = distinct_values("events", column, "1 = 1", limit)
+    return sorted(value for (value,) in connection.execute(_qmark(sql), params))
 
 
 @contextmanager

@@ -16,24 +16,35 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import logging
 import operator
 import threading
 import uuid
 from collections.abc import Callable, Collection
 from contextlib import nullcontext
+from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import Any, ClassVar
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, DataError, IntegrityError, connections, transaction
-from django.db.models import BooleanField, DateTimeField, JSONField, Max, QuerySet, UUIDField
+from django.db.models import (
+    BooleanField,
+    Count,
+    DateTimeField,
+    JSONField,
+    Max,
+    QuerySet,
+    UUIDField,
+)
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import TruncDate
 
 from trove.documents import Event, EventId, FileRecord, Link, SchemaRef
 from trove.exceptions import InvalidEvent, QueryError, StorageUnavailable, VersionConflict
 from trove.query import EventQuery, payload_words
-from trove.storage.base import EventStorage, LinkStorage, TransactionalStorage
+from trove.storage.base import EventStatistics, EventStorage, LinkStorage, TransactionalStorage
 from trove.storage.sql import (
     DIALECTS,
     IDENTIFIER,
@@ -42,6 +53,7 @@ from trove.storage.sql import (
     Dialect,
     SQLiteDialect,
     Table,
+    distinct_values,
     exceeds_database_limits,
     register_functions,
 )
@@ -55,6 +67,8 @@ SORT_COLUMNS = {
     "version": "version",
 }
 logger = logging.getLogger(__name__)
+#: Below this planner estimate a PostgreSQL count is exact; above, the estimate stands.
+EXACT_COUNT_BELOW = 10_000
 #: From this many rows on, PostgreSQL receives a batch with ``COPY`` rather than ``INSERT``.
 COPY_FROM = 100
 
@@ -89,9 +103,9 @@ def refuse_queries_past_limits(method):
     project that lifted them."""
 
     @functools.wraps(method)
-    def wrapper(self, query: EventQuery):
+    def wrapper(self, *args, **kwargs):
         try:
-            return method(self, query)
+            return method(self, *args, **kwargs)
         except DatabaseError as error:
             if not exceeds_database_limits(error):
                 raise
@@ -121,7 +135,7 @@ def _adapter(field, connection) -> Callable[[Any], Any] | None:
     return None
 
 
-class ORMEventStorage(EventStorage, LinkStorage, TransactionalStorage):
+class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalStorage):
     """Events, their versions and links as rows of ``trove.models``."""
 
     roles: ClassVar[frozenset[str]] = frozenset({"events", "links"})
@@ -687,6 +701,63 @@ class ORMEventStorage(EventStorage, LinkStorage, TransactionalStorage):
     @refuse_queries_past_limits
     def count_events(self, query: EventQuery) -> int:
         return self.matching_rows(query).count()
+
+    # Statistics (EventStatistics) ------------------------------------------------------
+
+    #: The model field of each field :class:`EventStatistics` counts by.
+    STATISTICS_COLUMNS: ClassVar[dict[str, str]] = {
+        "schema": "schema_id",
+        "producer": "producer",
+        "schemaVersion": "schema_version",
+    }
+
+    @translate_errors
+    @refuse_queries_past_limits
+    def count_by_field(self, field: str, query: EventQuery) -> list[tuple[str, int]]:
+        column = self.STATISTICS_COLUMNS[field]
+        rows = self.matching_rows(query).order_by().values_list(column).annotate(n=Count("pk"))
+        # Ordered here: by code point whatever the database's collation, NULL as "".
+        return sorted(((value or "", n) for value, n in rows), key=lambda row: (-row[1], row[0]))
+
+    @translate_errors
+    def count_per_day(self, start: datetime, end: datetime, zone: tzinfo) -> dict[date, int]:
+        rows = self.matching_rows(EventQuery(start=start, end=end)).order_by()
+        days = rows.annotate(day=TruncDate("created_at", tzinfo=zone)).values_list("day")
+        return dict(days.annotate(n=Count("pk")))
+
+    @translate_errors
+    def distinct_values(self, field: str, limit: int) -> list[str]:
+        connection = connections[self.alias]
+        quote = connection.ops.quote_name
+        meta = self.models.Event._meta
+        sql, params = distinct_values(
+            quote(meta.db_table),
+            quote(self.STATISTICS_COLUMNS[field]),
+            quote("is_latest"),
+            limit,
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return sorted(value for (value,) in cursor.fetchall())
+
+    @translate_errors
+    @refuse_queries_past_limits
+    def estimate_count(self, query: EventQuery) -> int | None:
+        """On PostgreSQL past :data:`EXACT_COUNT_BELOW` rows, the planner's estimate."""
+        if connections[self.alias].vendor != "postgresql":
+            return None
+        plan = self.matching_rows(query).order_by().explain(format="json")
+        estimate = int(json.loads(plan)[0]["Plan"]["Plan Rows"])
+        return estimate if estimate >= EXACT_COUNT_BELOW else None
+
+    @translate_errors
+    def schema_version_in_use(self, schema_id: str, version: str) -> bool:
+        """Every stored version counts, not only the latest. The latest versions are asked
+        first (indexed); only a version none of them uses costs a look at older rows."""
+        used = {"schema_id": schema_id, "schema_version": version}
+        if self._rows().filter(is_latest=True, **used).exists():
+            return True
+        return self._rows().filter(**used).exists()
 
     # Links ---------------------------------------------------------------------------
 

@@ -486,3 +486,18 @@ class Compiler:
             terms.extend((sql, params, key.descending) for sql, params in values)
         terms += [(columns["createdAt"], [], False), (columns["id"], [], False)]
         return terms
+
+
+def distinct_values(table: str, column: str, latest: str, limit: int) -> SQL:
+    """Up to ``limit`` distinct values of ``column`` by a loose index scan: one index probe
+    per value (each the next after the last), not a scan of the table."""
+    return (
+        f"WITH RECURSIVE distinct_values(value, n) AS ("
+        f" SELECT * FROM (SELECT {column}, 1 FROM {table} WHERE {latest}"
+        f" ORDER BY {column} LIMIT 1) AS first_value"
+        f" UNION ALL SELECT (SELECT {column} FROM {table} WHERE {latest}"
+        f" AND {column} > distinct_values.value ORDER BY {column} LIMIT 1), n + 1"
+        f" FROM distinct_values WHERE distinct_values.value IS NOT NULL AND n < %s)"
+        f" SELECT value FROM distinct_values WHERE value IS NOT NULL",
+        [limit],
+    )

@@ -23,8 +23,10 @@ import io
 import threading
 import time
 import uuid
-from datetime import timedelta
+from collections import Counter
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -42,6 +44,7 @@ from trove.exceptions import (
     VersionConflict,
 )
 from trove.query import LINK_FILTER_TERMS, MAX_SORT_KEYS, EventQuery
+from trove.storage.base import EventStatistics
 from trove.storage.handler import storages
 
 __all__ = ["BackendFixture", "EventStorageConformance", "FileStorageConformance"]
@@ -1248,3 +1251,92 @@ class FileStorageConformance(BackendFixture):
             "s3://bucket/key", content_type="text/plain", file_id=reference
         )
         assert record.id == reference and self.files.get_file(reference) == record
+
+
+class EventStatisticsConformance(BackendFixture):
+    """An event backend that is an :class:`~trove.storage.base.EventStatistics` answers
+    as counting through ``query_events`` would."""
+
+    EPOCH = datetime(2026, 3, 1, 12, tzinfo=UTC)
+
+    @pytest.fixture
+    def stored(self) -> list[Event]:
+        """Events over four days (two of them near midnight UTC), in several schema
+        versions, producers and schemas; one with an older version."""
+        specs = [
+            (0, "order.placed", "1", "web", {"n": 1}),
+            (0, "order.placed", "2", "api", {"n": 2}),
+            (1, "order.placed", None, "web", {"n": 3}),
+            (1, "note.created", "1", "web", {"n": 4}),
+            (2.49, "note.created", "1", "batch", {"n": 5}),  # 23:45 UTC
+            (2.51, "order.placed", "2", "web", {"n": 6}),  # 00:15 UTC
+        ]
+        events = [
+            storages.events.save_event(
+                Event(
+                    EventId(uuid.uuid4(), 1),
+                    self.EPOCH + timedelta(days=days),
+                    SchemaRef(schema, version),
+                    payload,
+                    producer=producer,
+                )
+            )
+            for days, schema, version, producer, payload in specs
+        ]
+        newer = events[0].with_changes(
+            id=EventId(events[0].uuid, 2), schema=SchemaRef("order.placed", "3"), position=None
+        )
+        storages.events.save_event(newer)
+        return trove.query_events({})
+
+    def expected(self, field: str, events: list[Event]) -> list[tuple[str, int]]:
+        values = {
+            "schema": lambda e: e.schema.id,
+            "producer": lambda e: e.producer,
+            "schemaVersion": lambda e: e.schema.version or "",
+        }[field]
+        counts = Counter(values(event) for event in events)
+        return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+
+    @property
+    def statistics(self) -> EventStatistics:
+        storage = storages.events
+        assert isinstance(storage, EventStatistics)
+        return storage
+
+    def test_the_backend_has_statistics(self):
+        assert isinstance(storages.events, EventStatistics)
+
+    @pytest.mark.parametrize("field", ["schema", "producer", "schemaVersion"])
+    def test_counts_by_field_are_those_of_the_matching_latest_versions(self, stored, field):
+        statistics = self.statistics
+        assert statistics.count_by_field(field, EventQuery()) == self.expected(field, stored)
+        query = EventQuery.parse(
+            {"producer": ["web", "batch"], "where": [{"path": "n", "op": "gte", "value": 3}]}
+        )
+        expected = self.expected(field, query.apply(stored))
+        assert statistics.count_by_field(field, query) == expected
+
+    @pytest.mark.parametrize("zone", ["UTC", "America/New_York", "Asia/Tokyo"])
+    def test_counts_per_day_follow_the_time_zone(self, stored, zone):
+        tz = ZoneInfo(zone)
+        start, end = self.EPOCH - timedelta(days=2), self.EPOCH + timedelta(days=5)
+        expected = Counter(event.created_at.astimezone(tz).date() for event in stored)
+        assert self.statistics.count_per_day(start, end, tz) == dict(expected)
+        narrow = self.statistics.count_per_day(self.EPOCH, self.EPOCH + timedelta(hours=1), tz)
+        assert sum(narrow.values()) == 2
+
+    def test_distinct_values_are_sorted_and_limited(self, stored):
+        assert self.statistics.distinct_values("producer", 100) == ["api", "batch", "web"]
+        assert self.statistics.distinct_values("producer", 2) == ["api", "batch"]
+        assert self.statistics.distinct_values("schema", 100) == ["note.created", "order.placed"]
+
+    def test_schema_versions_in_use(self, stored):
+        assert self.statistics.schema_version_in_use("order.placed", "3")
+        assert self.statistics.schema_version_in_use("note.created", "1")
+        assert not self.statistics.schema_version_in_use("note.created", "2")
+        assert not self.statistics.schema_version_in_use("nothing", "1")
+
+    def test_an_estimate_is_none_or_a_number(self, stored):
+        estimate = self.statistics.estimate_count(EventQuery())
+        assert estimate is None or estimate >= 0

@@ -4,7 +4,11 @@ and ``storage-sqlite`` on a dedicated file. Files go to a local directory."""
 import pytest
 from django.conf import settings
 
-from trove.testing.conformance import EventStatisticsConformance, EventStorageConformance
+from trove.testing.conformance import (
+    EventStatisticsConformance,
+    EventStorageConformance,
+    LinkStorageConformance,
+)
 
 
 def files_in(tmp_path):
@@ -35,6 +39,28 @@ class TestSQLiteFile(EventStorageConformance, EventStatisticsConformance):
         path = settings.SQLITE_STORAGE_PATH
         return {
             "events": {"plugin": "storage-sqlite", "options": {"path": path}},
+            "files": files_in(tmp_path),
+        }
+
+
+class TestORMAsLinkStorage(LinkStorageConformance):
+    """``storage-orm`` keeping only the links of events stored in memory."""
+
+    def trove_storage(self, tmp_path):
+        return {
+            "events": {"plugin": "storage-memory"},
+            "links": {"plugin": "storage-orm"},
+            "files": files_in(tmp_path),
+        }
+
+
+class TestMemoryEventsWithORMLinks(EventStorageConformance):
+    """The whole event contract with links in ``storage-orm`` beside memory events."""
+
+    def trove_storage(self, tmp_path):
+        return {
+            "events": {"plugin": "storage-memory"},
+            "links": {"plugin": "storage-orm"},
             "files": files_in(tmp_path),
         }
 

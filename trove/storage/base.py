@@ -2,7 +2,8 @@
 
 Three roles: :class:`EventStorage` (save, get, query events), :class:`FileStorage` (save a
 file, get its record, stream its bytes) and :class:`LinkStorage` (save a link, get the
-links of an event, get the links pointing at an event). A backend may also be a
+links of an event, get the links pointing at an event; :class:`LinkReader` is its reading
+half, what an event storage keeping links in its events offers). A backend may also be a
 :class:`TransactionalStorage`, and an event storage an :class:`EventStatistics`.
 ``trove.testing.conformance`` holds every backend to these contracts; a third-party
 backend is done when it passes that suite unchanged.
@@ -212,12 +213,12 @@ class EventStatistics(ABC):
         return counts.get(version, 0) > 0
 
 
-class LinkStorage(StoragePlugin):
-    """Keeps links between event versions and answers both directions."""
+class LinkReader(StoragePlugin):
+    """Answers the links between event versions in both directions.
 
-    @abstractmethod
-    def save_link(self, source: EventId, link: Link) -> None:
-        """Record ``link`` as carried by version ``source.version`` of ``source.id``."""
+    An event storage that keeps each event's links with it (``stores_links``) reads them
+    but takes no link on its own: it is a reader, not a :class:`LinkStorage`.
+    """
 
     @abstractmethod
     def get_links(self, source: EventId, *, type: str | None = None) -> list[Link]:
@@ -228,6 +229,14 @@ class LinkStorage(StoragePlugin):
         self, target: uuid.UUID, *, type: str | None = None
     ) -> list[tuple[EventId, Link]]:
         """Every (source version, link) whose link points at ``target``, any version of it."""
+
+
+class LinkStorage(LinkReader):
+    """Keeps links between event versions, saved one by one beside their events."""
+
+    @abstractmethod
+    def save_link(self, source: EventId, link: Link) -> None:
+        """Record ``link`` as carried by version ``source.version`` of ``source.id``."""
 
 
 @dataclass(frozen=True)

@@ -88,7 +88,7 @@ from trove.exceptions import (
 )
 from trove.query import EventQuery
 from trove.storage import jsonfile_index as index
-from trove.storage.base import EventStatistics, EventStorage, LinkStorage, TransactionalStorage
+from trove.storage.base import EventStatistics, EventStorage, LinkReader, TransactionalStorage
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -190,7 +190,7 @@ def translate_errors(method):
     return wrapper
 
 
-class JSONFileEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalStorage):
+class JSONFileEventStorage(EventStorage, EventStatistics, LinkReader, TransactionalStorage):
     """Events and their links as JSON documents under ``directory``, indexed in SQLite."""
 
     roles: ClassVar[frozenset[str]] = frozenset({"events", "links"})
@@ -648,12 +648,6 @@ class JSONFileEventStorage(EventStorage, EventStatistics, LinkStorage, Transacti
         return self._read_index(index.last_position)
 
     # Links ------------------------------------------------------------------------------
-
-    def save_link(self, source: EventId, link: Link) -> None:
-        raise NotImplementedError(
-            "storage-json-file keeps links inside the event documents; configure "
-            '"links": "useEventStorage".'
-        )
 
     def get_links(self, source: EventId, *, type: str | None = None) -> list[Link]:
         event = self.get_event(source.id, source.version)

@@ -44,7 +44,7 @@ from trove.exceptions import (
     VersionConflict,
 )
 from trove.query import LINK_FILTER_TERMS, MAX_SORT_KEYS, EventQuery
-from trove.storage.base import EventStatistics
+from trove.storage.base import EventStatistics, LinkStorage
 from trove.storage.handler import storages
 
 __all__ = ["BackendFixture", "EventStorageConformance", "FileStorageConformance"]
@@ -1340,3 +1340,53 @@ class EventStatisticsConformance(BackendFixture):
     def test_an_estimate_is_none_or_a_number(self, stored):
         estimate = self.statistics.estimate_count(EventQuery())
         assert estimate is None or estimate >= 0
+
+
+class LinkStorageConformance(BackendFixture):
+    """A stand-alone :class:`~trove.storage.base.LinkStorage` (``TROVE["storage"]["links"]``
+    naming its own plugin): what it saves, it answers, in both directions."""
+
+    def test_the_links_role_is_a_link_storage_of_its_own(self):
+        assert isinstance(storages.link_writer, LinkStorage)
+        assert storages.links is not storages.events
+
+    def test_saved_links_are_answered_by_source_version_in_order(self):
+        source, target, other = EventId(uuid.uuid4(), 1), uuid.uuid4(), uuid.uuid4()
+        links = [
+            Link("parent", EventId(target, None), {"why": "é"}),
+            Link("about", EventId(other, 2)),
+            Link("parent", EventId(other, None)),
+        ]
+        for link in links:
+            storages.link_writer.save_link(source, link)
+        storages.link_writer.save_link(EventId(source.id, 2), Link("parent", EventId(target, 1)))
+        assert storages.links.get_links(source) == links
+        assert storages.links.get_links(source, type="parent") == [links[0], links[2]]
+        assert storages.links.get_links(EventId(source.id, 2)) == [
+            Link("parent", EventId(target, 1))
+        ]
+        assert storages.links.get_links(EventId(uuid.uuid4(), 1)) == []
+
+    def test_backlinks_name_every_source_version(self):
+        target = uuid.uuid4()
+        first, second = EventId(uuid.uuid4(), 1), EventId(uuid.uuid4(), 3)
+        storages.link_writer.save_link(first, Link("parent", EventId(target, None)))
+        storages.link_writer.save_link(second, Link("ref", EventId(target, 2)))
+        storages.link_writer.save_link(second, Link("ref", EventId(uuid.uuid4(), None)))
+        found = storages.links.get_backlinks(target)
+        assert sorted((source.id, source.version, link.type) for source, link in found) == sorted(
+            [(first.id, 1, "parent"), (second.id, 3, "ref")]
+        )
+        assert [source for source, _ in storages.links.get_backlinks(target, type="ref")] == [
+            second
+        ]
+        assert storages.links.get_backlinks(uuid.uuid4()) == []
+
+    def test_events_written_through_trove_keep_their_links_there(self):
+        parent = trove.create_event("s", {"n": 1})
+        child = trove.create_event(
+            "s", {"n": 2}, links=[{"type": "parent", "targetEvent": {"id": str(parent.uuid)}}]
+        )
+        assert [link.type for link in storages.links.get_links(child.id)] == ["parent"]
+        assert [source for source, _ in storages.links.get_backlinks(parent.uuid)] == [child.id]
+        assert [e.uuid for e in trove.get_backlinks(parent.uuid)] == [child.uuid]

@@ -221,6 +221,28 @@ class TestOutsideTransactionsOnPostgreSQL(OutsideTransactions):
         }
 
 
+class TestPostgreSQLPayloadIndexes(BackendFixture):
+    @pytest.fixture(autouse=True)
+    def _needs_postgres(self, postgres_alias):
+        """Requested before the backend fixture so a missing server skips (or fails) first."""
+
+    def trove_storage(self, tmp_path):
+        options = {"database": "postgres", "payloadIndexes": ["amount", "c.id"]}
+        return {"events": {"plugin": "storage-orm", "options": options}, "files": MEMORY_FILES}
+
+    def test_a_range_on_a_configured_path_is_answered_by_its_index(self):
+        payloads = [{"amount": i, "c": {"id": i}} for i in range(500)]
+        trove.create_events([{"schema": "s", "payload": payload} for payload in payloads])
+        with connections["postgres"].cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan = off")
+        for path in ("amount", "c.id"):
+            where = {"where": [{"path": path, "op": "gte", "value": 490}]}
+            assert "trove_payload_" in plan("postgres", where, ordered=False), path
+            assert len(trove.query_events(where)) == 10
+        other = {"where": [{"path": "other", "op": "gte", "value": 490}]}
+        assert "trove_payload_" not in plan("postgres", other, ordered=False)
+
+
 class TestSQLitePayloadIndexes(BackendFixture):
     def trove_storage(self, tmp_path):
         from django.conf import settings

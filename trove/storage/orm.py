@@ -6,10 +6,10 @@ SQLite file (option ``path``): it registers a database alias for that file at
 initialization and migrates Trove's tables into it, in WAL mode with full fsync.
 
 Both take ``payloadIndexes``, a list of dotted payload paths (``["order", "customer.id"]``)
-that queries filter on by equality. On SQLite each gets an expression index on the latest
-versions, created at initialization if missing, which turns a scan of every event into an
-index lookup. PostgreSQL needs none: its GIN index on ``payload`` (migration 0002) answers
-equality on any path, so the option is accepted and has nothing to do there.
+that queries filter on. Each gets an expression index on the latest versions, created at
+initialization if missing, which turns a scan of every event into an index lookup: on
+SQLite for equality, ``in`` and ranges; on PostgreSQL for ranges, since its GIN index on
+``payload`` (migration 0002) already answers equality on any path.
 """
 
 from __future__ import annotations
@@ -182,25 +182,32 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
 
     @translate_errors
     def _create_payload_indexes(self) -> None:
-        """On SQLite, an expression index per ``payloadIndexes`` path, on latest versions.
+        """An expression index per ``payloadIndexes`` path, on latest versions.
 
-        The indexed expression is the one :class:`~trove.storage.sql.SQLiteDialect` writes
-        for payload equality on that path, so SQLite's planner can match the two.
+        The indexed expression is the one the dialect writes for that path, so the planner
+        can match the two: on SQLite ``json_extract`` (equality, ``in``, ranges), on
+        PostgreSQL the ``->`` chain (ranges; equality has the GIN index). PostgreSQL
+        matches it only while query parameters are bound client-side, Django's default.
         """
         connection = connections[self.alias]
-        if connection.vendor != "sqlite" or not self.payload_indexes:
+        if not self.payload_indexes:
             return
         quote = connection.ops.quote_name
         meta = self.models.Event._meta
         with connection.cursor() as cursor:
-            dialect = self.dialect
-            assert isinstance(dialect, SQLiteDialect)
             for path in self.payload_indexes:
-                literal, _ = dialect.path_sql(path)
+                dialect = self.dialect
+                if isinstance(dialect, SQLiteDialect):
+                    literal, _ = dialect.path_sql(path)
+                    expression = f"json_extract({quote('payload')}, {literal})"
+                else:  # the keys are identifiers (checked): safe as literals
+                    literal = ".".join(path)
+                    keys = "".join(f" -> '{key}'::text" for key in path)
+                    expression = f"({quote('payload')}{keys})"
                 name = "trove_payload_" + hashlib.sha1(literal.encode()).hexdigest()[:12]
                 cursor.execute(
                     f"CREATE INDEX IF NOT EXISTS {quote(name)} ON {quote(meta.db_table)} "
-                    f"(json_extract({quote('payload')}, {literal})) WHERE {quote('is_latest')}"
+                    f"({expression}) WHERE {quote('is_latest')}"
                 )
 
     # Models are imported late: this module is imported by system checks before apps load.

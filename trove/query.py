@@ -35,8 +35,9 @@ from __future__ import annotations
 
 import functools
 import json
+import operator
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -104,59 +105,69 @@ class LinkFilter:
     target: EventId | None = None
 
 
-def _range(compare):
-    """A range operator: the same JSON type as the value (number or string), then compare."""
+@dataclass(frozen=True)
+class Operator:
+    """The rule of one ``where`` operator: :attr:`problem` says what is wrong with a value
+    (``None`` for a good one), :attr:`holds` whether the value found at the path (perhaps
+    :data:`MISSING`) satisfies it."""
 
-    def holds(found: Any, value: Any) -> bool:
-        if found is MISSING or json_type(found) != json_type(value):
-            return False
-        return compare(found, value)
-
-    return holds
+    problem: Callable[[Any], str | None]
+    holds: Callable[[Any, Any], bool]
 
 
-#: Each ``where`` operator: (what its value must be, when it holds of the found value).
-#: The value check returns a problem message or ``None``.
-OPERATORS: dict[str, tuple[Any, Any]] = {
-    "eq": (lambda value: None, lambda found, value: json_equal(found, value)),
-    "ne": (lambda value: None, lambda found, value: not json_equal(found, value)),
-    "gt": (lambda value: _orderable(value), _range(lambda a, b: a > b)),
-    "gte": (lambda value: _orderable(value), _range(lambda a, b: a >= b)),
-    "lt": (lambda value: _orderable(value), _range(lambda a, b: a < b)),
-    "lte": (lambda value: _orderable(value), _range(lambda a, b: a <= b)),
-    "in": (
-        lambda value: (
-            None
-            if isinstance(value, list) and value
-            else "the value of 'in' must be a non-empty list"
-        ),
-        lambda found, value: any(json_equal(found, item) for item in value),
-    ),
-    "exists": (
-        lambda value: (
-            None if isinstance(value, bool) else "the value of 'exists' must be true or false"
-        ),
-        lambda found, value: (found is not MISSING) == value,
-    ),
-    "contains": (
-        lambda value: None,
-        lambda found, value: (
-            isinstance(found, list) and any(json_equal(item, value) for item in found)
-        ),
-    ),
-    "startsWith": (
-        lambda value: (
-            None if isinstance(value, str) else "the value of 'startsWith' must be a string"
-        ),
-        lambda found, value: isinstance(found, str) and found.startswith(value),
-    ),
-}
+def _any_value(value: Any) -> None:
+    return None
 
 
 def _orderable(value: Any) -> str | None:
     if isinstance(value, str) or (isinstance(value, int | float) and not isinstance(value, bool)):
         return None
-    return "a range takes a number or a string"
+    return "a number or a string"
+
+
+def _range(compare: Callable[[Any, Any], bool]) -> Operator:
+    """A range operator: the same JSON type as the value (number or string), then compare."""
+
+    def holds(found: Any, value: Any) -> bool:
+        return (
+            found is not MISSING and json_type(found) == json_type(value) and compare(found, value)
+        )
+
+    return Operator(_orderable, holds)
+
+
+def _kind(check: Callable[[Any], bool], message: str) -> Callable[[Any], str | None]:
+    return lambda value: None if check(value) else message
+
+
+#: Every ``where`` operator by name. A new operator is an entry here and a branch of
+#: :meth:`trove.storage.sql.Dialect.predicate` (with its SQL in each dialect).
+OPERATORS: dict[str, Operator] = {
+    "eq": Operator(_any_value, lambda found, value: json_equal(found, value)),
+    "ne": Operator(_any_value, lambda found, value: not json_equal(found, value)),
+    "gt": _range(operator.gt),
+    "gte": _range(operator.ge),
+    "lt": _range(operator.lt),
+    "lte": _range(operator.le),
+    "in": Operator(
+        _kind(lambda value: isinstance(value, list) and bool(value), "a non-empty list"),
+        lambda found, value: any(json_equal(found, item) for item in value),
+    ),
+    "exists": Operator(
+        _kind(lambda value: isinstance(value, bool), "true or false"),
+        lambda found, value: (found is not MISSING) == value,
+    ),
+    "contains": Operator(
+        _any_value,
+        lambda found, value: (
+            isinstance(found, list) and any(json_equal(item, value) for item in found)
+        ),
+    ),
+    "startsWith": Operator(
+        _kind(lambda value: isinstance(value, str), "a string"),
+        lambda found, value: isinstance(found, str) and found.startswith(value),
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -171,7 +182,7 @@ class Predicate:
 
     def holds(self, payload: Any) -> bool:
         """The reference rule of :data:`OPERATORS` for this predicate."""
-        return bool(OPERATORS[self.op][1](payload_lookup(payload, self.path), self.value))
+        return OPERATORS[self.op].holds(payload_lookup(payload, self.path), self.value)
 
     def terms(self) -> int:
         """One per key of the path plus one per scalar of the value (each ``in`` value's)."""
@@ -625,9 +636,9 @@ def _predicate(entry: Any, label: str, problem) -> Predicate | None:
         problem(f"{label}.value", f"{label} needs a 'value'.")
         return None
     path = _path(entry["path"], f"{label}.path", problem)
-    wrong = OPERATORS[op][0](entry["value"])
+    wrong = OPERATORS[op].problem(entry["value"])
     if wrong is not None:
-        problem(f"{label}.value", f"{label}.value: {wrong}.")
+        problem(f"{label}.value", f"{label}.value: {op} takes {wrong}.")
         return None
     return None if path is None else Predicate(path, op, entry["value"])
 

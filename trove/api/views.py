@@ -44,7 +44,7 @@ from trove.downloads import file_response
 from trove.exceptions import NotFound
 from trove.jsonvalues import json_problems
 from trove.limits import MAX_VERSION, content_type_problems
-from trove.query import EventQuery
+from trove.query import OPERATORS, EventQuery
 from trove.service import NewFile, is_registered
 
 from . import openapi
@@ -176,9 +176,9 @@ _VERSION = OpenApiParameter(
         "events whose payload at the dotted path equals the value, read as JSON when it "
         'parses as JSON (`payload.n=1` is the number 1, `payload.n="1"` the string) '
         "and as text otherwise; `payload.<path>__<op>=<value>` holds a `where` predicate, "
-        "`op` one of eq, ne, gt, gte, lt, lte, in (repeat the parameter for each value), "
-        "exists (true or false), contains, startsWith, its value read the same way. The "
-        "same question posted to /api/query/ answers the same events in the same order.",
+        f"`op` one of {', '.join(OPERATORS)}, its value read the same way (`in`: repeat "
+        "the parameter for each value; `exists`: true or false). The same question "
+        "posted to /api/query/ answers the same events in the same order.",
         responses={
             200: EventDocumentSerializer(many=True),
             **openapi.error_responses(400, *openapi.READ_ERRORS),

@@ -235,12 +235,15 @@ class TestPostgreSQLPayloadIndexes(BackendFixture):
         trove.create_events([{"schema": "s", "payload": payload} for payload in payloads])
         with connections["postgres"].cursor() as cursor:
             cursor.execute("SET LOCAL enable_seqscan = off")
-        for path in ("amount", "c.id"):
+        for path, key in (("amount", "'amount'::text"), ("c.id", "'id'::text")):
             where = {"where": [{"path": path, "op": "gte", "value": 490}]}
-            assert "trove_payload_" in plan("postgres", where, ordered=False), path
+            conditions = [
+                line
+                for line in plan("postgres", where, ordered=False).splitlines()
+                if "Index Cond" in line
+            ]
+            assert any(key in line and ">=" in line for line in conditions), conditions
             assert len(trove.query_events(where)) == 10
-        other = {"where": [{"path": "other", "op": "gte", "value": 490}]}
-        assert "trove_payload_" not in plan("postgres", other, ordered=False)
 
 
 class TestSQLitePayloadIndexes(BackendFixture):

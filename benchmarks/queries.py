@@ -5,14 +5,17 @@ full mode (100,000 in quick mode, as the figure names say). The events are loade
 storage's own bulk path (``save_events``, no validation or hooks), then ``ANALYZE`` runs so
 both sides plan with statistics (on PostgreSQL ``VACUUM ANALYZE``, which also merges the GIN
 index's pending entries, as autovacuum does). On SQLite the payload-equality shapes run a
-second time with the option ``payloadIndexes`` naming their paths. Five query shapes, each
-answered by 1–50 events:
+second time with the option ``payloadIndexes`` naming their paths (and the range's). Seven
+query shapes, each answered by 1–50 events:
 
 - payload equality on a top-level key (``order``, unique) and on a nested key
   (``customer.id``, 10 events each);
 - producer + time range, newest first, 50 events;
 - events linking to a target (10 each);
-- the 50 highest ``payload.amount``.
+- the 50 highest ``payload.amount``;
+- a ``where`` range on ``amount`` (about 20 events);
+- ``text``: two words of one event's title (its GIN index on PostgreSQL, a scan of the
+  stored words on SQLite; the hand-written side is a ``LIKE`` scan of the title).
 
 Trove's side is ``trove.query_events`` (parse, SQL, rows → events); the reference runs
 the SQL a developer would write on the raw driver and fetches the rows. Each run asks for
@@ -141,14 +144,24 @@ def shapes(data: Dataset, vendor: str) -> list[Shape]:
     def raw_id(value: uuid.UUID) -> Any:
         return value.hex if vendor == "sqlite" else value
 
+    width = 20 * 100_000 / data.count  # amounts are spread over 1..100,000
+
+    def bounds(i: int) -> tuple[float, float]:
+        return data.amounts[i], data.amounts[i] + width
+
+    def words(i: int) -> str:
+        return f"order {i}"
+
     if vendor == "sqlite":
         top = "json_extract(payload, '$.order') = ?"
         nested = "json_extract(payload, '$.customer.id') = ?"
         amount = "json_extract(payload, '$.amount')"
+        title = "json_extract(payload, '$.title') LIKE ?"
         mark = "?"
     else:
         top = nested = "payload @> %s::jsonb"
         amount = "(payload ->> 'amount')::numeric"
+        title = "payload ->> 'title' ILIKE %s"
         mark = "%s"
     select = "SELECT * FROM trove_event WHERE is_latest AND "
 
@@ -204,6 +217,21 @@ def shapes(data: Dataset, vendor: str) -> list[Shape]:
             lambda i: {"sort": [{"field": "payload.amount", "direction": "desc"}], "limit": LIMIT},
             lambda i: (select + f"TRUE ORDER BY {amount} DESC LIMIT {LIMIT}", []),
         ),
+        Shape(
+            "payload range on amount",
+            lambda i: {
+                "where": [
+                    {"path": "amount", "op": "gte", "value": bounds(i)[0]},
+                    {"path": "amount", "op": "lt", "value": bounds(i)[1]},
+                ]
+            },
+            lambda i: (select + f"{amount} >= {mark} AND {amount} < {mark}", list(bounds(i))),
+        ),
+        Shape(
+            "text, two words",
+            lambda i: {"text": words(i)},
+            lambda i: (select + title, [f"%{words(i)} %"]),
+        ),
     ]
 
 
@@ -213,9 +241,10 @@ def measure(
     vendor: str,
     raw_execute: Callable[[str, list[Any]], list],
     runs: int,
-    only: str = "",
+    only: tuple[str, ...] = ("",),
 ) -> list[dict[str, Any]]:
-    """p50 and p95 of every shape (whose name starts with ``only``), Trove beside raw SQL."""
+    """p50 and p95 of every shape (whose name starts with one of ``only``), Trove beside
+    raw SQL."""
     import trove
 
     figures = []
@@ -284,14 +313,19 @@ def sqlite_figures(root: Path, count: int, runs: int) -> list[dict[str, Any]]:
             analyze()
             check_answers(data, "sqlite", execute)
             figures = measure(label, data, "sqlite", execute, runs)
-        indexed = {**options, "payloadIndexes": ["order", "customer.id"]}
+        indexed = {**options, "payloadIndexes": ["order", "customer.id", "amount"]}
         with override_settings(
             TROVE={"storage": {"events": {"plugin": "storage-sqlite", "options": indexed}}}
         ):
             storages.events  # noqa: B018 - initializing creates the indexes
             analyze()
             figures += measure(
-                f"{label}, payloadIndexes", data, "sqlite", execute, runs, "payload equality"
+                f"{label}, payloadIndexes",
+                data,
+                "sqlite",
+                execute,
+                runs,
+                ("payload equality", "payload range"),
             )
         return figures
     finally:

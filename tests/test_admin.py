@@ -29,6 +29,7 @@ from trove.admin.diff import json_changes
 from trove.admin.events import EventAdmin
 from trove.documents import Event, EventId, SchemaRef
 from trove.models import EventSchema
+from trove.storage import orm
 from trove.storage.handler import storages
 
 pytestmark = pytest.mark.django_db(databases="__all__")
@@ -225,9 +226,13 @@ def test_list_filters_by_schema_producer_and_day(staff, data):
     assertContains(year, f"created_at__month={day.month}")  # the hierarchy drills down
 
 
-def test_search_finds_payload_text_any_case_and_event_ids(staff, data):
+def test_search_finds_payload_words_any_case_and_event_ids(staff, data):
     assert listed(staff.get(EVENTS, {"q": "OAT milk"})) == [str(data.note.uuid)]
-    assert listed(staff.get(EVENTS, {"q": "café"})) == [str(data.call.uuid)]
+    assert listed(staff.get(EVENTS, {"q": "milk, oat!"})) == [str(data.note.uuid)]
+    assert listed(staff.get(EVENTS, {"q": "CAFÉ"})) == [str(data.call.uuid)]
+    assert listed(staff.get(EVENTS, {"q": "caf"})) == []  # whole words only
+    assert listed(staff.get(EVENTS, {"q": "text"})) == []  # keys don't count
+    assert listed(staff.get(EVENTS, {"q": "?!"})) == []
     assert listed(staff.get(EVENTS, {"q": str(data.photo.uuid)})) == [str(data.photo.uuid)]
     assert listed(staff.get(EVENTS, {"q": "passport", "producer": "web"})) == []
     assertContains(staff.get(EVENTS, {"q": "nowhere to be found"}), "No event matches")
@@ -266,23 +271,25 @@ def test_postgres_totals_are_estimated_past_a_threshold(staff, postgres_backend,
     """On a big table the list shows the planner's estimate instead of counting every row."""
     data = build_dataset()
     monkeypatch.setattr(EventAdmin, "list_per_page", 2)
-    monkeypatch.setattr(browse, "EXACT_COUNT_BELOW", 0)
+    monkeypatch.setattr(orm, "EXACT_COUNT_BELOW", 0)
     response = staff.get(EVENTS)
     assertContains(response, "about ")
     assert len(listed(response)) == 2
-    assertContains(staff.get(EVENTS, {"q": "e"}), "at least 3 events")  # never a scan to count
-    monkeypatch.setattr(browse, "EXACT_COUNT_BELOW", 10_000)
+    assertContains(staff.get(EVENTS, {"q": "the"}), "about ")  # a search is estimated too
+    monkeypatch.setattr(orm, "EXACT_COUNT_BELOW", 10_000)
     assertContains(staff.get(EVENTS), f"{len(data.latest)} events")
 
 
-def test_search_without_sql_looks_through_a_bounded_number_of_events(
+def test_search_on_every_backend_is_the_query_text_and_needs_no_scan(
     staff, memory_backend, monkeypatch
 ):
     data = build_dataset()
-    monkeypatch.setattr(browse, "SCAN_LIMIT", 3)
-    response = staff.get(EVENTS, {"q": "the"})  # in three payloads, the oldest one not scanned
-    assert listed(response) == [str(data.photo.uuid), str(data.call.uuid)]
-    assertContains(response, "2 matches among the latest 3 events")
+    monkeypatch.setattr(browse, "SCAN_LIMIT", 1)  # what tallies would scan: searches don't
+    monkeypatch.setattr(EventAdmin, "list_per_page", 1)
+    response = staff.get(EVENTS, {"q": "the"})  # in three payloads
+    assert listed(response) == [str(data.photo.uuid)]
+    assertContains(response, "3 events")
+    assert listed(staff.get(EVENTS, {"q": "the", "p": 3})) == [str(data.old.uuid)]
 
 
 # One event ---------------------------------------------------------------------------

@@ -1,9 +1,9 @@
 """The conformance suite on ``storage-json-file``, files on the local file system."""
 
-from trove.testing.conformance import EventStorageConformance
+from trove.testing.conformance import EventStatisticsConformance, EventStorageConformance
 
 
-class TestJSONFile(EventStorageConformance):
+class TestJSONFile(EventStorageConformance, EventStatisticsConformance):
     def trove_storage(self, tmp_path):
         return {
             "events": {

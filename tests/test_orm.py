@@ -4,21 +4,25 @@ and ``storage-sqlite`` on a dedicated file. Files go to a local directory."""
 import pytest
 from django.conf import settings
 
-from trove.testing.conformance import EventStorageConformance
+from trove.testing.conformance import (
+    EventStatisticsConformance,
+    EventStorageConformance,
+    LinkStorageConformance,
+)
 
 
 def files_in(tmp_path):
     return {"plugin": "storage-file-system", "options": {"directory": str(tmp_path / "files")}}
 
 
-class TestORMOnSQLite(EventStorageConformance):
+class TestORMOnSQLite(EventStorageConformance, EventStatisticsConformance):
     concurrent_writers = False  # the in-memory test database; TestSQLiteFile has a file
 
     def trove_storage(self, tmp_path):
         return {"events": {"plugin": "storage-orm"}, "files": files_in(tmp_path)}
 
 
-class TestORMOnPostgreSQL(EventStorageConformance):
+class TestORMOnPostgreSQL(EventStorageConformance, EventStatisticsConformance):
     @pytest.fixture(autouse=True)
     def _needs_postgres(self, postgres_alias):
         """Requested before the backend fixture so a missing server skips (or fails) first."""
@@ -30,11 +34,33 @@ class TestORMOnPostgreSQL(EventStorageConformance):
         }
 
 
-class TestSQLiteFile(EventStorageConformance):
+class TestSQLiteFile(EventStorageConformance, EventStatisticsConformance):
     def trove_storage(self, tmp_path):
         path = settings.SQLITE_STORAGE_PATH
         return {
             "events": {"plugin": "storage-sqlite", "options": {"path": path}},
+            "files": files_in(tmp_path),
+        }
+
+
+class TestORMAsLinkStorage(LinkStorageConformance):
+    """``storage-orm`` keeping only the links of events stored in memory."""
+
+    def trove_storage(self, tmp_path):
+        return {
+            "events": {"plugin": "storage-memory"},
+            "links": {"plugin": "storage-orm"},
+            "files": files_in(tmp_path),
+        }
+
+
+class TestMemoryEventsWithORMLinks(EventStorageConformance):
+    """The whole event contract with links in ``storage-orm`` beside memory events."""
+
+    def trove_storage(self, tmp_path):
+        return {
+            "events": {"plugin": "storage-memory"},
+            "links": {"plugin": "storage-orm"},
             "files": files_in(tmp_path),
         }
 

@@ -30,11 +30,13 @@ def new_events(count: int, **payload) -> list[Event]:
     ]
 
 
-def plan(alias: str, query: dict) -> str:
-    """The database's plan for the SQL Trove runs for ``query``."""
+def plan(alias: str, query: dict, *, ordered: bool = True) -> str:
+    """The database's plan for the SQL Trove runs for ``query`` (unordered: to count it)."""
     storage = storages.events
     parsed = EventQuery.parse(query)
-    rows = storage._filtered(parsed).order_by(*storage._ordering(parsed))
+    rows = storage.matching_rows(parsed).order_by()
+    if ordered:
+        rows = rows.order_by(*storage._ordering(parsed))
     sql, params = rows.query.get_compiler(alias).as_sql()
     connection = connections[alias]
     explain = "EXPLAIN QUERY PLAN " if connection.vendor == "sqlite" else "EXPLAIN "
@@ -155,6 +157,13 @@ class TestBatchesOnPostgreSQL(BatchBehaviour):
         assert "trove_latest_payload" in plan("postgres", {"payload": {"a.b": 3}})
         assert [e.payload for e in trove.query_events({"payload": {"a.b": 3}})] == [{"a": {"b": 3}}]
 
+    def test_text_is_answered_by_the_words_index(self):
+        trove.create_events([{"schema": "s", "payload": {"t": f"word{i} x"}} for i in range(500)])
+        with connections["postgres"].cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan = off")
+        assert "trove_latest_words" in plan("postgres", {"text": "Word7 X"})
+        assert [e.payload for e in trove.query_events({"text": "Word7 X"})] == [{"t": "word7 x"}]
+
 
 class OutsideTransactions(BackendFixture):
     """A lone event outside any transaction is one statement; nothing else changes."""
@@ -212,6 +221,31 @@ class TestOutsideTransactionsOnPostgreSQL(OutsideTransactions):
         }
 
 
+class TestPostgreSQLPayloadIndexes(BackendFixture):
+    @pytest.fixture(autouse=True)
+    def _needs_postgres(self, postgres_alias):
+        """Requested before the backend fixture so a missing server skips (or fails) first."""
+
+    def trove_storage(self, tmp_path):
+        options = {"database": "postgres", "payloadIndexes": ["amount", "c.id"]}
+        return {"events": {"plugin": "storage-orm", "options": options}, "files": MEMORY_FILES}
+
+    def test_a_range_on_a_configured_path_is_answered_by_its_index(self):
+        payloads = [{"amount": i, "c": {"id": i}} for i in range(500)]
+        trove.create_events([{"schema": "s", "payload": payload} for payload in payloads])
+        with connections["postgres"].cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan = off")
+        for path, key in (("amount", "'amount'::text"), ("c.id", "'id'::text")):
+            where = {"where": [{"path": path, "op": "gte", "value": 490}]}
+            conditions = [
+                line
+                for line in plan("postgres", where, ordered=False).splitlines()
+                if "Index Cond" in line
+            ]
+            assert any(key in line and ">=" in line for line in conditions), conditions
+            assert len(trove.query_events(where)) == 10
+
+
 class TestSQLitePayloadIndexes(BackendFixture):
     def trove_storage(self, tmp_path):
         from django.conf import settings
@@ -225,6 +259,10 @@ class TestSQLitePayloadIndexes(BackendFixture):
         assert "USING INDEX trove_payload_" in plan(alias, {"payload": {"c.id": 3}})
         assert "USING INDEX trove_payload_" in plan(alias, {"payload": {"order": "x"}})
         assert "USING INDEX trove_payload_" not in plan(alias, {"payload": {"other": 1}})
+        for op in ("gt", "gte", "lt", "lte", "in"):
+            value = [3, 4] if op == "in" else 3
+            where = {"where": [{"path": "c.id", "op": op, "value": value}]}
+            assert "USING INDEX trove_payload_" in plan(alias, where, ordered=False), op
         assert [e.payload for e in trove.query_events({"payload": {"c.id": 3}})] == [
             {"c": {"id": 3}}
         ]

@@ -3,7 +3,8 @@
 Hypothesis writes payloads (keys and strings with quotes, backslashes, dots, control
 characters, letters beyond ASCII; numbers whole and fractional; booleans and ``null``;
 nested objects and arrays) and queries over them (payload equality, often on a value an
-event holds, filters, sorts, paging). Each backend's answer must be the reference's
+event holds; ``where`` predicates of every operator, on values events hold or near
+them; filters, sorts, paging). Each backend's answer must be the reference's
 (:meth:`trove.query.EventQuery.apply`) over every event the test created. Hostile query
 documents must be refused with :class:`~trove.exceptions.QueryError`, never another error.
 """
@@ -20,11 +21,18 @@ from hypothesis import strategies as st
 
 import trove
 from trove.exceptions import QueryError
-from trove.query import SORT_FIELDS, EventQuery, json_canonical, json_equal
+from trove.query import (
+    OPERATORS,
+    SORT_FIELDS,
+    EventQuery,
+    json_canonical,
+    json_equal,
+    payload_words,
+)
 from trove.testing.conformance import BackendFixture
 
 #: Characters that JSON paths, SQL literals and JSON text each treat specially.
-AWKWARD = "ab\"\\.\t\n\x01 $[]'é😀\u2028"
+AWKWARD = "ab\"\\.\t\n\x01 $[]'é😀\u2028ßSİ1"
 keys = st.sampled_from(['"', 'say "hi"', "\\", "é", "a.b", ""]) | st.text(AWKWARD, max_size=3)
 strings = st.text(AWKWARD, max_size=4)
 numbers = st.integers(-3, 3) | st.sampled_from([0.5, -2.0, 1.0, 3.0, 2.5, 1e15, -(2**53), 2**53])
@@ -51,6 +59,32 @@ def paths(payload: Any, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, .
 
 
 @st.composite
+def predicates(draw, known: list[tuple[tuple[str, ...], Any]]) -> dict[str, Any]:
+    """A ``where`` entry of any operator, its path and value often one an event holds."""
+    op = draw(st.sampled_from(sorted(OPERATORS)))
+    if known and draw(st.integers(0, 3)):
+        path, held = draw(st.sampled_from(known))
+    else:
+        path, held = tuple(draw(st.lists(keys, min_size=1, max_size=2))), draw(values)
+    if op == "exists":
+        value: Any = draw(st.booleans())
+    elif op in ("gt", "gte", "lt", "lte"):
+        orderable = isinstance(held, str | int | float) and not isinstance(held, bool)
+        value = held if orderable and draw(st.booleans()) else draw(numbers | strings)
+    elif op == "startsWith":
+        value = held[: draw(st.integers(0, len(held)))] if isinstance(held, str) else draw(strings)
+    elif op == "contains":
+        value = draw(st.sampled_from(held)) if held and isinstance(held, list) else draw(values)
+    elif op == "in":
+        value = draw(st.lists(values, min_size=1, max_size=2))
+        if draw(st.booleans()):
+            value.append(held)
+    else:
+        value = held if draw(st.booleans()) else draw(values)
+    return {"path": ".".join(path), "op": op, "value": value}
+
+
+@st.composite
 def queries(draw, events: list, schemas: list[str]) -> dict[str, Any]:
     """A query over ``events`` (of ``schemas``): equality often on a value one holds."""
     query: dict[str, Any] = {"schema": draw(st.lists(st.sampled_from(schemas), min_size=1))}
@@ -67,6 +101,13 @@ def queries(draw, events: list, schemas: list[str]) -> dict[str, Any]:
         payload[".".join(path)] = value
     if payload:
         query["payload"] = payload
+    where = [draw(predicates(known)) for _ in range(draw(st.integers(0, 2)))]
+    if where:
+        query["where"] = where
+    if draw(st.integers(0, 3)) == 0:
+        held = [word for event in events for word in payload_words(event.payload)]
+        words = st.sampled_from(held) if held else strings
+        query["text"] = " ".join(draw(st.lists(words | strings, min_size=1, max_size=2)))
     if draw(st.integers(0, 3)) == 0:
         query["producer"] = draw(st.sampled_from(PRODUCERS))
     sort_fields = st.sampled_from(SORT_FIELDS) | st.sampled_from(

@@ -348,7 +348,7 @@ class Importer:
         if not target.links_use_event_storage:
             for event in stored:
                 for link in event.links:
-                    target.links.save_link(event.id, link)
+                    target.link_writer.save_link(event.id, link)
         if target is storages:
             committed.after_write(stored)
         return stored

@@ -113,6 +113,8 @@ class Event(models.Model):
     metadata = models.JSONField(default=dict)
     files = models.JSONField(default=list)
     links = models.JSONField(default=list)
+    #: The payload's words, space-separated, for ``text`` queries (``trove.query.payload_words``).
+    words = models.TextField(default="", blank=True, editable=False)
     #: The version's place in the store's commit order (SPEC §9), from :class:`PositionCounter`.
     position = models.BigIntegerField(unique=True)
 

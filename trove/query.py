@@ -5,11 +5,20 @@ query. The rules are written once here, in Python, and the in-memory backend use
 directly; SQL backends translate them and the conformance suite holds them to this
 evaluator. The rules:
 
-- ``payload`` equality is JSON-type-exact: ``1``, ``"1"``, ``true`` and ``null`` are four
-  different values, ``null`` is not a missing key, and ``1 == 1.0``. A dotted key reaches
-  into nested objects (never into arrays).
+- Filters on the payload are :class:`Predicate` objects (path, operator, value): each
+  ``payload`` entry is an ``eq``, each ``where`` entry is what it says. Equality is
+  JSON-type-exact: ``1``, ``"1"``, ``true`` and ``null`` are four different values,
+  ``null`` is not a missing key, and ``1 == 1.0``. A dotted key reaches into nested
+  objects (never into arrays). :data:`OPERATORS` holds each operator's rule.
+- ``ne`` is the negation of ``eq``, so it holds on a missing path (SPEC §3: "a missing
+  path is not equal"); ranges and ``startsWith`` hold only on a value of the same JSON
+  type as theirs (numbers never compare with strings); ``exists`` tells a missing path
+  from ``null``.
 - Equality on an object or array compares it whole, whatever characters its keys hold;
   :func:`json_canonical` gives the text on which SQL backends compare such values.
+- ``text`` holds when every word of it (:func:`text_words`: runs of Unicode letters and
+  digits, casefolded) is a word of some string value of the payload
+  (:func:`payload_words`); keys don't count, and a text without a word is a bad query.
 - Sorting orders values of one JSON type naturally (numbers numerically, strings by code
   point); across types numbers < strings < booleans < null < objects/arrays. A missing
   value sorts last in either direction. Ties end on ``createdAt`` then ``id`` ascending so
@@ -26,8 +35,10 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+import operator
+import unicodedata
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -38,18 +49,33 @@ from trove.jsonvalues import INT64_MAX, json_depth, json_problems
 
 __all__ = [
     "EventQuery",
+    "Predicate",
+    "OPERATORS",
     "LinkFilter",
     "SortKey",
     "MISSING",
     "MAX_SORT_KEYS",
     "LINK_FILTER_TERMS",
     "payload_lookup",
+    "payload_words",
+    "text_words",
     "json_type",
     "json_equal",
     "json_canonical",
 ]
 
-QUERY_KEYS = {"schema", "producer", "timeRange", "links", "payload", "limit", "offset", "sort"}
+QUERY_KEYS = {
+    "schema",
+    "producer",
+    "timeRange",
+    "links",
+    "payload",
+    "where",
+    "text",
+    "limit",
+    "offset",
+    "sort",
+}
 SORT_FIELDS = ("createdAt", "producer", "schema", "id", "version")
 #: Sort keys beyond the first few only break ties; SQL databases cap the terms of an
 #: ``ORDER BY`` (a payload key takes three on SQLite, five on PostgreSQL).
@@ -80,6 +106,92 @@ class LinkFilter:
 
 
 @dataclass(frozen=True)
+class Operator:
+    """The rule of one ``where`` operator: :attr:`problem` says what is wrong with a value
+    (``None`` for a good one), :attr:`holds` whether the value found at the path (perhaps
+    :data:`MISSING`) satisfies it."""
+
+    problem: Callable[[Any], str | None]
+    holds: Callable[[Any, Any], bool]
+
+
+def _any_value(value: Any) -> None:
+    return None
+
+
+def _orderable(value: Any) -> str | None:
+    if isinstance(value, str) or (isinstance(value, int | float) and not isinstance(value, bool)):
+        return None
+    return "a number or a string"
+
+
+def _range(compare: Callable[[Any, Any], bool]) -> Operator:
+    """A range operator: the same JSON type as the value (number or string), then compare."""
+
+    def holds(found: Any, value: Any) -> bool:
+        return (
+            found is not MISSING and json_type(found) == json_type(value) and compare(found, value)
+        )
+
+    return Operator(_orderable, holds)
+
+
+def _kind(check: Callable[[Any], bool], message: str) -> Callable[[Any], str | None]:
+    return lambda value: None if check(value) else message
+
+
+#: Every ``where`` operator by name. A new operator is an entry here and a branch of
+#: :meth:`trove.storage.sql.Dialect.predicate` (with its SQL in each dialect).
+OPERATORS: dict[str, Operator] = {
+    "eq": Operator(_any_value, lambda found, value: json_equal(found, value)),
+    "ne": Operator(_any_value, lambda found, value: not json_equal(found, value)),
+    "gt": _range(operator.gt),
+    "gte": _range(operator.ge),
+    "lt": _range(operator.lt),
+    "lte": _range(operator.le),
+    "in": Operator(
+        _kind(lambda value: isinstance(value, list) and bool(value), "a non-empty list"),
+        lambda found, value: any(json_equal(found, item) for item in value),
+    ),
+    "exists": Operator(
+        _kind(lambda value: isinstance(value, bool), "true or false"),
+        lambda found, value: (found is not MISSING) == value,
+    ),
+    "contains": Operator(
+        _any_value,
+        lambda found, value: (
+            isinstance(found, list) and any(json_equal(item, value) for item in found)
+        ),
+    ),
+    "startsWith": Operator(
+        _kind(lambda value: isinstance(value, str), "a string"),
+        lambda found, value: isinstance(found, str) and found.startswith(value),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Predicate:
+    """One typed condition on the payload: the value at ``path`` satisfies ``op`` ``value``."""
+
+    path: tuple[str, ...]
+    op: str
+    value: Any
+    #: The query key it came from, ``payload`` or ``where``: what its terms count under.
+    origin: str = field(default="where", compare=False)
+
+    def holds(self, payload: Any) -> bool:
+        """The reference rule of :data:`OPERATORS` for this predicate."""
+        return OPERATORS[self.op].holds(payload_lookup(payload, self.path), self.value)
+
+    def terms(self) -> int:
+        """One per key of the path plus one per scalar of the value (each ``in`` value's)."""
+        if self.op == "in":
+            return len(self.path) + sum(_scalars(item) for item in self.value)
+        return len(self.path) + _scalars(self.value)
+
+
+@dataclass(frozen=True)
 class SortKey:
     """``field`` is a top-level sort field or ``payload.<dotted path>``."""
 
@@ -102,7 +214,9 @@ class EventQuery:
     start: datetime | None = None
     end: datetime | None = None
     links: tuple[LinkFilter, ...] = ()
-    payload: tuple[tuple[tuple[str, ...], Any], ...] = ()
+    where: tuple[Predicate, ...] = ()
+    #: The casefolded words of ``text``, each of which some payload string must hold.
+    words: tuple[str, ...] = ()
     limit: int | None = None
     offset: int = 0
     sort: tuple[SortKey, ...] = field(default_factory=tuple)
@@ -153,7 +267,7 @@ class EventQuery:
                     if link is not None:
                         links.append(link)
 
-        payload: list[tuple[tuple[str, ...], Any]] = []
+        where: list[Predicate] = []
         raw_payload = data.get("payload")
         if raw_payload is not None:
             if not isinstance(raw_payload, dict):
@@ -162,8 +276,26 @@ class EventQuery:
                 for key, value in raw_payload.items():
                     path = _path(key, f"payload.{key}", problem)
                     if path is not None:
-                        payload.append((path, value))
+                        where.append(Predicate(path, "eq", value, "payload"))
+        raw_where = data.get("where")
+        if raw_where is not None:
+            if not isinstance(raw_where, list):
+                problem("where", "where must be a list of {path, op, value} objects.")
+            else:
+                for index, entry in enumerate(raw_where):
+                    predicate = _predicate(entry, f"where[{index}]", problem)
+                    if predicate is not None:
+                        where.append(predicate)
 
+        words: tuple[str, ...] = ()
+        text = data.get("text")
+        if text is not None:
+            if not isinstance(text, str):
+                problem("text", "text must be a string of words.")
+            else:
+                words = tuple(dict.fromkeys(text_words(text)))
+                if not words:
+                    problem("text", "text must hold at least one word (letters or digits).")
         limit = _non_negative(data.get("limit"), "limit", problem)
         offset = _non_negative(data.get("offset"), "offset", problem) or 0
         sort = _sort(data.get("sort"), problem)
@@ -175,7 +307,8 @@ class EventQuery:
                 start=start,
                 end=end,
                 links=tuple(links),
-                payload=tuple(payload),
+                where=tuple(where),
+                words=words,
                 limit=limit,
                 offset=offset,
                 sort=sort,
@@ -197,8 +330,9 @@ class EventQuery:
         """How many terms each part of the query holds, as ``max_query_terms`` counts them.
 
         One per schema, producer and sort key (a payload sort key one per key of its
-        path); a ``payload`` entry one per key of its dotted path plus one per scalar in
-        its value (an empty object or array is one); a link filter
+        path); a ``payload`` or ``where`` entry one per key of its dotted path plus one per
+        scalar in its value (an empty object or array is one; for ``in``, in each of its
+        values); a word of ``text`` one; a link filter
         :data:`LINK_FILTER_TERMS`, for it is a subquery of its own. Each term then costs
         the SQL backends about one condition and a few parameters.
         """
@@ -206,23 +340,15 @@ class EventQuery:
             "schema": len(self.schemas),
             "producer": len(self.producers),
             "links": LINK_FILTER_TERMS * len(self.links),
-            "payload": sum(len(path) + _scalars(value) for path, value in self.payload),
+            "payload": sum(p.terms() for p in self.where if p.origin == "payload"),
+            "where": sum(p.terms() for p in self.where if p.origin == "where"),
+            "text": len(self.words),
             "sort": sum(len(key.payload_path or ("",)) for key in self.sort),
         }
 
     def without_paging(self) -> EventQuery:
         """The same question without limit/offset, for counting all matches."""
-        return EventQuery(
-            self.schemas,
-            self.producers,
-            self.start,
-            self.end,
-            self.links,
-            self.payload,
-            None,
-            0,
-            self.sort,
-        )
+        return replace(self, limit=None, offset=0)
 
     # The reference evaluator -------------------------------------------------------
 
@@ -239,9 +365,9 @@ class EventQuery:
         for wanted in self.links:
             if not any(_link_matches(wanted, link) for link in event.links):
                 return False
-        return all(
-            json_equal(payload_lookup(event.payload, path), value) for path, value in self.payload
-        )
+        if not all(predicate.holds(event.payload) for predicate in self.where):
+            return False
+        return not self.words or set(self.words) <= set(payload_words(event.payload))
 
     def apply(self, events: Iterable[Event]) -> list[Event]:
         """Filter, order and page ``events`` (latest versions only) as every backend must."""
@@ -261,6 +387,42 @@ class EventQuery:
             return _cmp((a.created_at, str(a.uuid)), (b.created_at, str(b.uuid)))
 
         return functools.cmp_to_key(compare)
+
+
+def text_words(text: str) -> list[str]:
+    """The words of ``text``, casefolded: maximal runs of Unicode letters (categories L*)
+    and decimal digits (Nd), split before casefolding so both sides split alike."""
+    found, word = [], []
+    for character in text:
+        category = unicodedata.category(character)
+        if category[0] == "L" or category == "Nd":
+            word.append(character)
+        elif word:
+            found.append("".join(word).casefold())
+            word = []
+    if word:
+        found.append("".join(word).casefold())
+    return found
+
+
+def payload_words(payload: Any) -> list[str]:
+    """Every distinct word of the payload's string values (keys don't count), sorted.
+
+    SQL backends store this list beside the payload, computed by this function at write
+    time, so that ``text`` means the same on every backend whatever a database's own
+    tokenizer would make of the strings.
+    """
+    found: set[str] = set()
+    stack = [payload]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            found.update(text_words(value))
+        elif isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list | tuple):
+            stack.extend(value)
+    return sorted(found)
 
 
 def payload_lookup(payload: Any, path: Sequence[str]) -> Any:
@@ -458,6 +620,27 @@ def _link_filter(entry: Any, label: str, problem) -> LinkFilter | None:
             problem(f"{label}.targetEvent", f"{label}.targetEvent: {error.message}")
             return None
     return LinkFilter(link_type, target)
+
+
+def _predicate(entry: Any, label: str, problem) -> Predicate | None:
+    if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+        problem(label, f"{label} must be an object with a string 'path', an 'op' and a 'value'.")
+        return None
+    for key in sorted(set(entry) - {"path", "op", "value"}):
+        problem(f"{label}.{key}", f"Unknown predicate key {key!r}.")
+    op = entry.get("op")
+    if not isinstance(op, str) or op not in OPERATORS:
+        problem(f"{label}.op", f"{label}.op must be one of {', '.join(OPERATORS)}, got {op!r}.")
+        return None
+    if "value" not in entry:
+        problem(f"{label}.value", f"{label} needs a 'value'.")
+        return None
+    path = _path(entry["path"], f"{label}.path", problem)
+    wrong = OPERATORS[op].problem(entry["value"])
+    if wrong is not None:
+        problem(f"{label}.value", f"{label}.value: {op} takes {wrong}.")
+        return None
+    return None if path is None else Predicate(path, op, entry["value"])
 
 
 def _sort(value: Any, problem) -> tuple[SortKey, ...]:

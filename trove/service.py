@@ -369,7 +369,7 @@ def _save_links(stored: Iterable[Event]) -> None:
     if not storages.links_use_event_storage:
         for event in stored:
             for link in event.links:
-                storages.links.save_link(event.id, link)
+                storages.link_writer.save_link(event.id, link)
 
 
 def _needs_transaction(new_files: Sequence[NewFile | FileReference]) -> bool:

@@ -106,6 +106,43 @@ EQUIVALENT = [
         {"links": [{"type": "parent", "targetEvent": {"id": ROOT}}]},
     ),
     ("link_type=ref", {"links": [{"type": "ref"}]}),
+    ("payload.n__eq=1", {"where": [{"path": "n", "op": "eq", "value": 1}]}),
+    ("payload.n__ne=1", {"where": [{"path": "n", "op": "ne", "value": 1}]}),
+    ("payload.n__gt=1", {"where": [{"path": "n", "op": "gt", "value": 1}]}),
+    ("payload.n__gte=1", {"where": [{"path": "n", "op": "gte", "value": 1}]}),
+    ("payload.n__lt=1.5", {"where": [{"path": "n", "op": "lt", "value": 1.5}]}),
+    ('payload.n__lte="1"', {"where": [{"path": "n", "op": "lte", "value": "1"}]}),
+    ("payload.tag__gt=a", {"where": [{"path": "tag", "op": "gt", "value": "a"}]}),
+    (
+        'payload.n__in=1&payload.n__in="1"&payload.n__in=null',
+        {"where": [{"path": "n", "op": "in", "value": [1, "1", None]}]},
+    ),
+    ("payload.tag__in=c", {"where": [{"path": "tag", "op": "in", "value": ["c"]}]}),
+    ("payload.author__exists=true", {"where": [{"path": "author", "op": "exists", "value": True}]}),
+    (
+        "payload.author.name__exists=false",
+        {"where": [{"path": "author.name", "op": "exists", "value": False}]},
+    ),
+    ("payload.list__contains=2", {"where": [{"path": "list", "op": "contains", "value": 2}]}),
+    (
+        'payload.list__contains={"k":"v"}',
+        {"where": [{"path": "list", "op": "contains", "value": {"k": "v"}}]},
+    ),
+    (
+        "payload.author.name__startsWith=J&payload.n__ne=1&producer=web",
+        {
+            "producer": "web",
+            "where": [
+                {"path": "author.name", "op": "startsWith", "value": "J"},
+                {"path": "n", "op": "ne", "value": 1},
+            ],
+        },
+    ),
+    ("payload.a__b=1", {"payload": {"a__b": 1}}),
+    ("text=JANE", {"text": "JANE"}),
+    ("text=jane%20A&producer=web", {"text": "jane A", "producer": "web"}),
+    ("text=%C3%A9", {"text": "É"}),
+    ("text=v&payload.n__lt=0", {"text": "v", "where": [{"path": "n", "op": "lt", "value": 0}]}),
     ("start=0001-01-01T00:00:00Z", {"timeRange": {"start": "0001-01-01T00:00:00Z"}}),
     (
         lambda e: urlencode({"start": instant(e, 2), "end": instant(e, 5), "ordering": "-id"}),
@@ -177,6 +214,13 @@ def test_limit_zero_counts_without_a_next_page(events, writer):
         ("payload.n=1e999", "payload.n"),
         ("producer=%00", "producer"),
         ("schemas=order.placed", ""),
+        ("payload.n__exists=yes", "payload.n__exists"),
+        ("payload.n__gt=1&payload.n__gt=2", "payload.n__gt"),
+        ("payload.n__gt=true", "where[0].value"),
+        ("payload.n__startsWith=1", "where[0].value"),
+        ("payload..n__lt=1", "where[0].path"),
+        ("text=", "text"),
+        ("text=%20-%20", "text"),
     ],
 )
 def test_a_bad_filter_is_400_naming_it(memory, writer, query_string, field):
@@ -196,6 +240,8 @@ def test_a_bad_filter_is_400_naming_it(memory, writer, query_string, field):
         ({"sort": [{"field": "popularity"}]}, "sort[0].field"),
         ({"payload": {"n": 2**70}}, "payload.n"),
         ({"producer": "nul\u0000"}, "producer"),
+        ({"where": [{"path": "n", "op": "in", "value": []}]}, "where[0].value"),
+        ({"where": {"n": 1}}, "where"),
     ],
 )
 def test_a_bad_query_body_is_400_naming_it(memory, writer, body, field):

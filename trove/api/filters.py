@@ -10,7 +10,9 @@ the filter form.
 
 Parameters: ``schema`` and ``producer`` (repeat for any of several), ``start``/``end``
 (ISO-8601, inclusive), ``link_type``/``link_target``, ``payload.<path>=<value>`` (the value
-is read as JSON when it parses as JSON, else taken as a string), ``ordering`` (a comma
+is read as JSON when it parses as JSON, else taken as a string),
+``payload.<path>__<op>=<value>`` for each ``where`` operator (``in`` by repeating it,
+``exists`` with ``true``/``false``), ``text`` (words), ``ordering`` (a comma
 list of sort fields, ``-`` for descending); ``limit``/``offset`` belong to the pagination.
 """
 
@@ -30,7 +32,7 @@ from trove.documents import Event, parse_instant
 from trove.exceptions import QueryError
 from trove.jsonvalues import json_problems
 from trove.limits import depth_problems
-from trove.query import EventQuery
+from trove.query import OPERATORS, EventQuery
 
 #: Query parameters of the list view that are not filters.
 PAGING_PARAMETERS = frozenset({"limit", "offset", "format"})
@@ -163,29 +165,62 @@ class SortField(forms.CharField):
         return keys
 
 
+def payload_value(text: str, label: str) -> Any:
+    """A ``payload.<path>`` value: JSON when it parses as JSON, else the text itself."""
+    try:
+        parsed = json.loads(text, parse_constant=_no_constant)
+    except RecursionError:
+        raise invalid("The value is nested too deeply.") from None
+    except ValueError:
+        parsed = text
+    problems = depth_problems(parsed, label)
+    if problems:
+        raise invalid(*(p["message"] for p in problems))
+    _check_text([parsed], label)
+    return parsed
+
+
 class PayloadValueField(forms.Field):
-    """One ``payload.<path>`` value: JSON when it parses as JSON, else the text itself."""
+    """One ``payload.<path>`` value (see :func:`payload_value`)."""
 
     widget = PayloadValueInput
 
     def to_python(self, value: Any) -> Any:
         if len(value) != 1:
             raise forms.ValidationError("Give each payload path once.")
-        text = value[0]
-        try:
-            parsed = json.loads(text, parse_constant=_no_constant)
-        except RecursionError:
-            raise invalid("The value is nested too deeply.") from None
-        except ValueError:
-            parsed = text
-        problems = depth_problems(parsed, self.label or "")
-        if problems:
-            raise invalid(*(p["message"] for p in problems))
-        _check_text([parsed], self.label or "")
-        return parsed
+        return payload_value(value[0], self.label or "")
 
     def validate(self, value: Any) -> None:
         """Any JSON value is a valid filter value, ``null`` and ``""`` included."""
+
+
+class PredicateValueField(forms.Field):
+    """The value of a ``payload.<path>__<op>`` parameter, read for its operator.
+
+    ``in`` takes every repetition of the parameter as one of its values; ``exists``
+    takes ``true`` or ``false``; the others one value, read as for ``payload.<path>``.
+    """
+
+    widget = PayloadValueInput
+
+    def __init__(self, *args: Any, op: str = "eq", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.op = op
+
+    def to_python(self, value: Any) -> Any:
+        label = self.label or ""
+        if self.op == "in":
+            return [payload_value(text, label) for text in value]
+        if len(value) != 1:
+            raise forms.ValidationError(f"Give {label} once (only __in repeats).")
+        if self.op == "exists":
+            if value[0] not in ("true", "false"):
+                raise forms.ValidationError(f"{label} takes true or false.")
+            return value[0] == "true"
+        return payload_value(value[0], label)
+
+    def validate(self, value: Any) -> None:
+        """EventQuery.parse checks the value against its operator."""
 
 
 def _no_constant(name: str) -> Any:
@@ -206,6 +241,18 @@ class SortFilter(django_filters.Filter):
 
 class PayloadFilter(django_filters.Filter):
     field_class = PayloadValueField
+
+
+class PredicateFilter(django_filters.Filter):
+    field_class = PredicateValueField
+
+
+def predicate_parameter(name: str) -> tuple[str, str] | None:
+    """``(path, op)`` of a ``payload.<path>__<op>`` parameter name, else ``None``."""
+    if not name.startswith(PAYLOAD_PREFIX) or "__" not in name:
+        return None
+    path, op = name.removeprefix(PAYLOAD_PREFIX).rsplit("__", 1)
+    return (path, op) if op in OPERATORS else None
 
 
 # The FilterSet ---------------------------------------------------------------------------
@@ -240,6 +287,12 @@ class EventFilterSet(django_filters.FilterSet):
     link_target = django_filters.UUIDFilter(
         label="Link target", help_text="Has an outgoing link to this event id."
     )
+    text = django_filters.CharFilter(
+        label="Text",
+        strip=False,
+        help_text="Words; each must occur as a whole word in some string of the payload, "
+        "in any case.",
+    )
     ordering = SortFilter(
         label="Ordering",
         help_text="Comma-separated: createdAt, producer, schema, id, version or "
@@ -254,10 +307,17 @@ class EventFilterSet(django_filters.FilterSet):
             queryset = EventSequence()
         super().__init__(data, queryset, request=request, prefix=prefix)
         for name in self.data:
-            if name.startswith(PAYLOAD_PREFIX):
+            predicate = predicate_parameter(name)
+            if predicate is not None:
+                payload_filter: django_filters.Filter = PredicateFilter(
+                    label=name, help_text=f"{predicate[1]}: JSON value, or text.", op=predicate[1]
+                )
+            elif name.startswith(PAYLOAD_PREFIX):
                 payload_filter = PayloadFilter(label=name, help_text="JSON value, or text.")
-                payload_filter.parent = self
-                self.filters[name] = payload_filter
+            else:
+                continue
+            payload_filter.parent = self
+            self.filters[name] = payload_filter
 
     def filter_queryset(self, queryset: EventSequence) -> EventSequence:
         return queryset.narrowed(self.event_query())
@@ -280,13 +340,19 @@ class EventFilterSet(django_filters.FilterSet):
             link["targetEvent"] = {"id": str(data["link_target"])}
         if link:
             query["links"] = [link]
-        payload = {
-            name.removeprefix(PAYLOAD_PREFIX): value
-            for name, value in data.items()
-            if name.startswith(PAYLOAD_PREFIX)
-        }
+        payload, where = {}, []
+        for name, value in data.items():
+            predicate = predicate_parameter(name)
+            if predicate is not None:
+                where.append({"path": predicate[0], "op": predicate[1], "value": value})
+            elif name.startswith(PAYLOAD_PREFIX):
+                payload[name.removeprefix(PAYLOAD_PREFIX)] = value
         if payload:
             query["payload"] = payload
+        if where:
+            query["where"] = where
+        if data.get("text") is not None and "text" in self.data:
+            query["text"] = data["text"]
         if data.get("ordering"):
             query["sort"] = data["ordering"]
         return EventQuery.parse(query)

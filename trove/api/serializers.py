@@ -31,6 +31,7 @@ from trove.limits import (
     content_type_problems,
     schema_version_problems,
 )
+from trove.query import OPERATORS
 from trove.schemas import split_inline_id
 
 
@@ -466,6 +467,15 @@ class SortKeySerializer(StrictSerializer):
     direction = serializers.ChoiceField(choices=["asc", "desc"], required=False)
 
 
+class PredicateSerializer(StrictSerializer):
+    path = serializers.CharField(help_text="A dotted payload path, as in payload.")
+    op = serializers.ChoiceField(choices=list(OPERATORS))
+    value = serializers.JSONField(
+        help_text="eq/ne/contains: any JSON; gt/gte/lt/lte: a number or a string; "
+        "in: a non-empty list; exists: true or false; startsWith: a string."
+    )
+
+
 class EventQuerySerializer(StrictSerializer):
     """The EventQuery of SPEC §3."""
 
@@ -476,6 +486,14 @@ class EventQuerySerializer(StrictSerializer):
     payload = JSONObjectField(
         required=False,
         help_text="Each key (a dotted path) equals the given JSON value, type-exactly.",
+    )
+    where = PredicateSerializer(
+        many=True, required=False, help_text="Predicates on the payload; every one must hold."
+    )
+    text = serializers.CharField(
+        required=False,
+        help_text="Words (runs of letters and digits); each must occur as a whole word in "
+        "some string value of the payload, case-insensitively.",
     )
     limit = serializers.IntegerField(min_value=0, required=False)
     offset = serializers.IntegerField(min_value=0, required=False)

@@ -45,7 +45,7 @@ from trove.downloads import file_response
 from trove.exceptions import NotFound, VersionConflict
 from trove.jsonvalues import json_problems
 from trove.limits import MAX_VERSION, content_type_problems
-from trove.query import EventQuery
+from trove.query import OPERATORS, EventQuery
 from trove.service import NewFile, is_registered
 
 from . import hyperlinks, openapi
@@ -201,8 +201,12 @@ _CREATE_DESCRIPTION = (
         "string, in pages. `payload.<path>=<value>` keeps events whose payload at the "
         "dotted path equals the value, read as JSON when it parses as JSON "
         '(`payload.n=1` is the number 1, `payload.n="1"` the string) and as text '
-        "otherwise. The same question posted to `/api/query/` answers the same events in "
-        "the same order. An unknown parameter is a 400.",
+        "otherwise; `payload.<path>__<op>=<value>` holds a `where` predicate, "
+        f"`op` one of {', '.join(OPERATORS)}, its value read the same way (`in`: repeat "
+        "the parameter for each value; `exists`: true or false); `text=<words>` keeps "
+        "events with every word in some string of the payload. The same question posted "
+        "to `/api/query/` answers the same events in the same order. An unknown parameter "
+        "is a 400.",
         responses={
             200: EventDocumentSerializer(many=True),
             **openapi.error_responses(400, *openapi.READ_ERRORS),

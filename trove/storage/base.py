@@ -2,9 +2,11 @@
 
 Three roles: :class:`EventStorage` (save, get, query events), :class:`FileStorage` (save a
 file, get its record, stream its bytes) and :class:`LinkStorage` (save a link, get the
-links of an event, get the links pointing at an event). A backend may also be a
-:class:`TransactionalStorage`. ``trove.testing.conformance`` holds every backend to these
-contracts; a third-party backend is done when it passes that suite unchanged.
+links of an event, get the links pointing at an event; :class:`LinkReader` is its reading
+half, what an event storage keeping links in its events offers). A backend may also be a
+:class:`TransactionalStorage`, and an event storage an :class:`EventStatistics`.
+``trove.testing.conformance`` holds every backend to these contracts; a third-party
+backend is done when it passes that suite unchanged.
 
 Backends translate their native errors at this boundary: a missing thing is ``None`` (or
 :class:`~trove.exceptions.NotFound` where stated), a duplicate version is
@@ -19,6 +21,7 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
+from datetime import date, datetime, tzinfo
 from typing import Any, BinaryIO, ClassVar
 
 from django.core.exceptions import ImproperlyConfigured
@@ -184,17 +187,52 @@ class EventStorage(StoragePlugin):
         return True
 
 
-class LinkStorage(StoragePlugin):
-    """Keeps links between event versions and answers both directions."""
+class EventStatistics(ABC):
+    """An optional capability of an event storage: the admin's aggregate questions
+    answered from the storage's indexes instead of by scans through :meth:`query_events`.
+
+    The admin asks ``isinstance(storage, EventStatistics)``, never for a backend class.
+    Fields are ``schema``, ``producer`` and ``schemaVersion``; latest versions only.
+    """
+
+    FIELDS: ClassVar[tuple[str, ...]] = ("schema", "producer", "schemaVersion")
+
+    @abstractmethod
+    def count_by_field(self, field: str, query: EventQuery) -> list[tuple[str, int]]:
+        """``(value, events)`` for each value of ``field`` among the latest versions matching
+        ``query``, most events first, then by value (``""`` for no schema version)."""
+
+    @abstractmethod
+    def count_per_day(self, start: datetime, end: datetime, zone: tzinfo) -> dict[date, int]:
+        """Latest versions created from ``start`` to ``end`` (inclusive), per day in ``zone``
+        (days without events left out)."""
+
+    @abstractmethod
+    def distinct_values(self, field: str, limit: int) -> list[str]:
+        """Up to ``limit`` distinct values of ``field`` (schema or producer), sorted."""
+
+    def estimate_count(self, query: EventQuery) -> int | None:
+        """A cheap estimate of ``count_events(query)`` when counting exactly would be slow,
+        or ``None``: count."""
+        return None
+
+    def schema_version_in_use(self, schema_id: str, version: str) -> bool:
+        """Whether stored events use ``schema_id`` at ``version`` (here: latest versions)."""
+        counts = dict(self.count_by_field("schemaVersion", EventQuery(schemas=(schema_id,))))
+        return counts.get(version, 0) > 0
+
+
+class LinkReader(StoragePlugin):
+    """Answers the links between event versions in both directions.
+
+    An event storage that keeps each event's links with it (``stores_links``) reads them
+    but takes no link on its own: it is a reader, not a :class:`LinkStorage`.
+    """
 
     def check(self) -> None:
         """Raise if the storage cannot answer now (cheap: ``GET /api/health/`` calls it).
         The default looks up the links of an event that does not exist."""
         self.get_links(EventId(uuid.UUID(int=0), 1))
-
-    @abstractmethod
-    def save_link(self, source: EventId, link: Link) -> None:
-        """Record ``link`` as carried by version ``source.version`` of ``source.id``."""
 
     @abstractmethod
     def get_links(self, source: EventId, *, type: str | None = None) -> list[Link]:
@@ -205,6 +243,14 @@ class LinkStorage(StoragePlugin):
         self, target: uuid.UUID, *, type: str | None = None
     ) -> list[tuple[EventId, Link]]:
         """Every (source version, link) whose link points at ``target``, any version of it."""
+
+
+class LinkStorage(LinkReader):
+    """Keeps links between event versions, saved one by one beside their events."""
+
+    @abstractmethod
+    def save_link(self, source: EventId, link: Link) -> None:
+        """Record ``link`` as carried by version ``source.version`` of ``source.id``."""
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
 from trove.conf import DEFAULT_STORAGE, trove_settings
-from trove.storage.base import EventStorage, FileStorage, LinkStorage, StoragePlugin
+from trove.storage.base import EventStorage, FileStorage, LinkReader, LinkStorage, StoragePlugin
 
 ROLES = ("events", "files", "links")
 USE_EVENT_STORAGE = "useEventStorage"
@@ -167,8 +167,17 @@ class StorageHandler:
         return self["files"]  # type: ignore[return-value]
 
     @property
-    def links(self) -> LinkStorage:
+    def links(self) -> LinkReader:
+        """What answers links: the event storage itself under ``"useEventStorage"``."""
         return self["links"]  # type: ignore[return-value]
+
+    @property
+    def link_writer(self) -> LinkStorage:
+        """The separate link storage that saves each link beside its event."""
+        links = self["links"]
+        if self.links_use_event_storage or not isinstance(links, LinkStorage):
+            raise InvalidStorageError("links", "the event storage keeps the links itself.")
+        return links
 
     def reset_if_changed(self) -> None:
         """Rebuild on next use only if ``TROVE["storage"]`` differs from what was built,

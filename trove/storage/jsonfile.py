@@ -66,16 +66,18 @@ import sqlite3
 import threading
 import uuid
 import weakref
+from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
 
-from trove.documents import Event, EventId, Link
+from trove.documents import Event, EventId, Link, parse_instant
 from trove.exceptions import (
     NO_SPACE,
     InvalidEvent,
@@ -86,7 +88,7 @@ from trove.exceptions import (
 )
 from trove.query import EventQuery
 from trove.storage import jsonfile_index as index
-from trove.storage.base import EventStorage, LinkStorage, TransactionalStorage
+from trove.storage.base import EventStatistics, EventStorage, LinkReader, TransactionalStorage
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -188,7 +190,7 @@ def translate_errors(method):
     return wrapper
 
 
-class JSONFileEventStorage(EventStorage, LinkStorage, TransactionalStorage):
+class JSONFileEventStorage(EventStorage, EventStatistics, LinkReader, TransactionalStorage):
     """Events and their links as JSON documents under ``directory``, indexed in SQLite."""
 
     roles: ClassVar[frozenset[str]] = frozenset({"events", "links"})
@@ -612,6 +614,21 @@ class JSONFileEventStorage(EventStorage, LinkStorage, TransactionalStorage):
             return self._read_index(lambda connection: index.count(connection, query))
         return len(merged)
 
+    # Statistics (EventStatistics), from the index's committed rows ----------------------
+
+    @translate_errors
+    def count_by_field(self, field: str, query: EventQuery) -> list[tuple[str, int]]:
+        return self._read_index(lambda connection: index.count_by_field(connection, field, query))
+
+    @translate_errors
+    def count_per_day(self, start: datetime, end: datetime, zone: tzinfo) -> dict[date, int]:
+        created = self._read_index(lambda c: index.created_between(c, start, end))
+        return dict(Counter(parse_instant(text).astimezone(zone).date() for text in created))
+
+    @translate_errors
+    def distinct_values(self, field: str, limit: int) -> list[str]:
+        return self._read_index(lambda connection: index.distinct(connection, field, limit))
+
     # The feed -----------------------------------------------------------------------------
 
     @translate_errors
@@ -631,12 +648,6 @@ class JSONFileEventStorage(EventStorage, LinkStorage, TransactionalStorage):
         return self._read_index(index.last_position)
 
     # Links ------------------------------------------------------------------------------
-
-    def save_link(self, source: EventId, link: Link) -> None:
-        raise NotImplementedError(
-            "storage-json-file keeps links inside the event documents; configure "
-            '"links": "useEventStorage".'
-        )
 
     def get_links(self, source: EventId, *, type: str | None = None) -> list[Link]:
         event = self.get_event(source.id, source.version)

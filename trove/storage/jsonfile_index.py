@@ -8,9 +8,9 @@ documents: the storage rebuilds it whenever it is missing, damaged, of another f
 out of step with the write journal (see ``trove.storage.jsonfile``), so nothing here is
 ever the only copy.
 
-The SQL follows the rules of ``trove.query`` through the same
-:class:`~trove.storage.sql.SQLiteDialect` the ORM backends use (its ``%s`` placeholders
-become ``?``), so this backend answers every query exactly as they do. Paths and values
+The SQL of a query is built by the same :class:`~trove.storage.sql.Compiler` the ORM
+backends use (its ``%s`` placeholders become ``?``), so this backend answers every query
+exactly as they do. Paths and values
 travel as parameters, never as SQL text.
 """
 
@@ -21,22 +21,25 @@ import sqlite3
 import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from trove.documents import Event, EventId, Link, format_instant
 from trove.exceptions import QueryError, StorageError
-from trove.query import EventQuery
+from trove.query import EventQuery, payload_words
 from trove.storage.sql import (
     QUERY_TOO_LARGE,
+    Compiler,
     SQLiteDialect,
-    all_of,
+    Table,
+    distinct_values,
     exceeds_database_limits,
     register_functions,
 )
 
 #: Bumped when the tables change; an index of another format is rebuilt, not migrated.
-FORMAT = 2
+FORMAT = 3
 SCHEMA = (
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     """CREATE TABLE events (
@@ -46,7 +49,8 @@ SCHEMA = (
         producer TEXT NOT NULL,
         schema_id TEXT NOT NULL,
         payload TEXT NOT NULL,
-        envelope TEXT NOT NULL
+        envelope TEXT NOT NULL,
+        words TEXT NOT NULL
     )""",
     "CREATE INDEX events_by_time ON events (created_at, event_id)",
     "CREATE INDEX events_by_producer ON events (producer, created_at)",
@@ -72,31 +76,47 @@ SCHEMA = (
     "CREATE INDEX feed_by_producer ON feed (producer, position)",
 )
 UPSERT_EVENT = """
-    INSERT INTO events (event_id, version, created_at, producer, schema_id, payload, envelope)
-    VALUES (?, ?, ?, ?, ?, ?, ?)
+    INSERT INTO events
+        (event_id, version, created_at, producer, schema_id, payload, envelope, words)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (event_id) DO UPDATE SET
         version = excluded.version, created_at = excluded.created_at,
         producer = excluded.producer, schema_id = excluded.schema_id,
-        payload = excluded.payload, envelope = excluded.envelope
+        payload = excluded.payload, envelope = excluded.envelope, words = excluded.words
     WHERE excluded.version > events.version
 """
 INSERT_LINK = "INSERT OR REPLACE INTO links VALUES (?, ?, ?, ?, ?, ?, ?)"
 INSERT_FEED = "INSERT OR REPLACE INTO feed VALUES (?, ?, ?, ?)"
 SET_GENERATION = "INSERT OR REPLACE INTO meta (key, value) VALUES ('generation', ?)"
 
-# Created timestamps are stored as format_instant() text: fixed width UTC, so text order
-# is time order; ids are canonical UUID text, so text order is the reference's str order.
-TOP_LEVEL_SORT = {
-    "createdAt": "e.created_at",
-    "producer": "e.producer",
-    "schema": "e.schema_id",
-    "id": "e.event_id",
-    "version": "e.version",
-}
 # The payload has a column of its own: JSON functions then parse only it, not the whole
 # document (a third less time on payload filters); the envelope is the rest of it. Its
-# keys are written as they are, not escaped (see _compact).
-DIALECT = SQLiteDialect("e.payload", ascii_keys=False)
+# keys are written as they are, not escaped (see _compact). Created timestamps are stored
+# as format_instant() text: fixed width UTC, so text order is time order; ids are
+# canonical UUID text, so text order is the reference's str order.
+COMPILER = Compiler(
+    SQLiteDialect("e.payload", ascii_keys=False),
+    Table(
+        columns={
+            "createdAt": "e.created_at",
+            "producer": "e.producer",
+            "schema": "e.schema_id",
+            "id": "e.event_id",
+            "version": "e.version",
+        },
+        words="e.words",
+        links="links",
+        link_columns={
+            "source": "links.source_id",
+            "source_version": "links.source_version",
+            "type": "links.type",
+            "target": "links.target_id",
+            "target_version": "links.target_version",
+        },
+        instant=format_instant,
+        uuid=str,
+    ),
+)
 COLUMNS = "e.payload, e.envelope"
 DAMAGED = {"SQLITE_CORRUPT", "SQLITE_NOTADB"}
 BATCH = 1000
@@ -204,6 +224,7 @@ def _insert(connection: sqlite3.Connection, events: list[Event]) -> None:
                 event.producer,
                 event.schema.id,
                 *_split(event),
+                " ".join(payload_words(event.payload)),
             )
             for event in events
         ],
@@ -325,6 +346,43 @@ def count(connection: sqlite3.Connection, query: EventQuery) -> int:
         return connection.execute(f"SELECT count(*) FROM events e {where}", params).fetchone()[0]
 
 
+#: The SQL of each field :class:`~trove.storage.base.EventStatistics` counts by.
+STATISTICS_COLUMNS = {
+    "schema": "e.schema_id",
+    "producer": "e.producer",
+    "schemaVersion": "json_extract(e.envelope, '$.schema.version')",
+}
+
+
+def count_by_field(
+    connection: sqlite3.Connection, field: str, query: EventQuery
+) -> list[tuple[str, int]]:
+    """``(value, events)`` per value of ``field`` among the matches, most first."""
+    column = STATISTICS_COLUMNS[field]
+    where, params = _where(query)
+    sql = (
+        f"SELECT coalesce({column}, '') AS value, count(*) AS n FROM events e {where} "
+        "GROUP BY value ORDER BY n DESC, value"
+    )
+    with _refused_as_bad_query():
+        return [(value, n) for value, n in connection.execute(sql, params)]
+
+
+def created_between(connection: sqlite3.Connection, start: datetime, end: datetime) -> list[str]:
+    """The ``createdAt`` text of each latest version created from ``start`` to ``end``
+    (read off the time index alone)."""
+    sql = "SELECT created_at FROM events WHERE created_at >= ? AND created_at <= ?"
+    rows = connection.execute(sql, (format_instant(start), format_instant(end)))
+    return [created for (created,) in rows]
+
+
+def distinct(connection: sqlite3.Connection, field: str, limit: int) -> list[str]:
+    """Up to ``limit`` distinct schemas or producers, by a loose scan of their index."""
+    column = {"schema": "schema_id", "producer": "producer"}[field]
+    sql, params = distinct_values("events", column, "1 = 1", limit)
+    return sorted(value for (value,) in connection.execute(_qmark(sql), params))
+
+
 @contextmanager
 def _refused_as_bad_query() -> Iterator[None]:
     """A query SQLite cannot plan for its size or depth is a bad query, not an outage."""
@@ -341,53 +399,14 @@ def _qmark(sql: str) -> str:
 
 
 def _where(query: EventQuery) -> tuple[str, list[Any]]:
-    conditions: list[tuple[str, list[Any]]] = []
-    for column, values in (("e.schema_id", query.schemas), ("e.producer", query.producers)):
-        if values:
-            conditions.append((f"{column} IN ({', '.join('?' * len(values))})", list(values)))
-    if query.start is not None:
-        conditions.append(("e.created_at >= ?", [format_instant(query.start)]))
-    if query.end is not None:
-        conditions.append(("e.created_at <= ?", [format_instant(query.end)]))
-    for wanted in query.links:
-        clause = (
-            "EXISTS (SELECT 1 FROM links l "
-            "WHERE l.source_id = e.event_id AND l.source_version = e.version"
-        )
-        params: list[Any] = []
-        if wanted.type is not None:
-            clause += " AND l.type = ?"
-            params.append(wanted.type)
-        if wanted.target is not None:
-            clause += " AND l.target_id = ?"
-            params.append(str(wanted.target.id))
-            if wanted.target.version is not None:
-                clause += " AND l.target_version = ?"
-                params.append(wanted.target.version)
-        conditions.append((clause + ")", params))
-    for path, value in query.payload:
-        sql, value_params = DIALECT.equals(path, value)
-        conditions.append((_qmark(sql), value_params))
-    if not conditions:
-        return "", []
-    where, params = all_of(conditions)
-    return "WHERE " + where, params
+    sql, params = COMPILER.where(query)
+    return "WHERE " + _qmark(sql), params
 
 
 def _order(query: EventQuery) -> tuple[str, list[Any]]:
     terms: list[str] = []
     params: list[Any] = []
-    for key in query.sort:
-        direction = "DESC" if key.descending else "ASC"
-        path = key.payload_path
-        if path is None:
-            terms.append(f"{TOP_LEVEL_SORT[key.field]} {direction}")
-            continue
-        missing, columns = DIALECT.sort_keys(path)
-        terms.append(f"{_qmark(missing.sql)} ASC")
-        params.extend(missing.params)
-        for column in columns:
-            terms.append(f"{_qmark(column.sql)} {direction}")
-            params.extend(column.params)
-    terms += ["e.created_at ASC", "e.event_id ASC"]
+    for sql, term_params, descending in COMPILER.order_by(query):
+        terms.append(f"{_qmark(sql)} {'DESC' if descending else 'ASC'}")
+        params.extend(term_params)
     return ", ".join(terms), params

@@ -22,6 +22,7 @@ from trove.query import EventQuery
 from trove.storage.base import (
     EventStorage,
     FileStorage,
+    LinkReader,
     LinkStorage,
     StoredFile,
     TransactionalStorage,
@@ -57,7 +58,7 @@ class _Snapshots(TransactionalStorage):
             self._restore_state(self._snapshots.pop())
 
 
-class MemoryEventStorage(_Snapshots, EventStorage, LinkStorage):
+class MemoryEventStorage(_Snapshots, EventStorage, LinkReader):
     """Events (and, with ``useEventStorage``, their links) in a dict of version lists."""
 
     roles: ClassVar[frozenset[str]] = frozenset({"events", "links"})
@@ -129,9 +130,6 @@ class MemoryEventStorage(_Snapshots, EventStorage, LinkStorage):
         with self._lock:
             latest = [versions[-1] for versions in self._versions.values() if versions]
         return query.apply(latest)
-
-    def save_link(self, source: EventId, link: Link) -> None:
-        raise NotImplementedError("Links are saved with their event in this storage.")
 
     def get_links(self, source: EventId, *, type: str | None = None) -> list[Link]:
         event = self.get_event(source.id, source.version)

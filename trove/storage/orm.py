@@ -6,63 +6,69 @@ SQLite file (option ``path``): it registers a database alias for that file at
 initialization and migrates Trove's tables into it, in WAL mode with full fsync.
 
 Both take ``payloadIndexes``, a list of dotted payload paths (``["order", "customer.id"]``)
-that queries filter on by equality. On SQLite each gets an expression index on the latest
-versions, created at initialization if missing, which turns a scan of every event into an
-index lookup. PostgreSQL needs none: its GIN index on ``payload`` (migration 0002) answers
-equality on any path, so the option is accepted and has nothing to do there.
+that queries filter on. Each gets an expression index on the latest versions, created at
+initialization if missing, which turns a scan of every event into an index lookup: on
+SQLite for equality, ``in`` and ranges; on PostgreSQL for ranges, since its GIN index on
+``payload`` (migration 0002) already answers equality on any path.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import logging
 import operator
 import threading
 import uuid
 from collections.abc import Callable, Collection
 from contextlib import nullcontext
+from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import Any, ClassVar
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, DataError, IntegrityError, connections, transaction
 from django.db.models import (
+    BooleanField,
+    Count,
     DateTimeField,
-    Exists,
-    F,
     JSONField,
     Max,
-    OuterRef,
     QuerySet,
     UUIDField,
 )
-from django.db.models.functions import Collate
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import TruncDate
 
 from trove.documents import Event, EventId, FileRecord, Link, SchemaRef
 from trove.exceptions import InvalidEvent, QueryError, StorageUnavailable, VersionConflict
-from trove.query import EventQuery
-from trove.storage.base import EventStorage, LinkStorage, TransactionalStorage
+from trove.query import EventQuery, payload_words
+from trove.storage.base import EventStatistics, EventStorage, LinkStorage, TransactionalStorage
 from trove.storage.sql import (
     DIALECTS,
     IDENTIFIER,
     QUERY_TOO_LARGE,
-    AllOf,
+    Compiler,
     Dialect,
     SQLiteDialect,
+    Table,
+    distinct_values,
     exceeds_database_limits,
     register_functions,
 )
 
-TOP_LEVEL_SORT = {
+#: The model field of each top-level field of a query (SPEC §3's sort fields).
+SORT_COLUMNS = {
     "createdAt": "created_at",
     "producer": "producer",
     "schema": "schema_id",
     "id": "event_id",
     "version": "version",
 }
-TEXT_SORT_FIELDS = {"producer", "schema_id"}
 logger = logging.getLogger(__name__)
+#: Below this planner estimate a PostgreSQL count is exact; above, the estimate stands.
+EXACT_COUNT_BELOW = 10_000
 #: From this many rows on, PostgreSQL receives a batch with ``COPY`` rather than ``INSERT``.
 COPY_FROM = 100
 
@@ -97,9 +103,9 @@ def refuse_queries_past_limits(method):
     project that lifted them."""
 
     @functools.wraps(method)
-    def wrapper(self, query: EventQuery):
+    def wrapper(self, *args, **kwargs):
         try:
-            return method(self, query)
+            return method(self, *args, **kwargs)
         except DatabaseError as error:
             if not exceeds_database_limits(error):
                 raise
@@ -129,7 +135,7 @@ def _adapter(field, connection) -> Callable[[Any], Any] | None:
     return None
 
 
-class ORMEventStorage(EventStorage, LinkStorage, TransactionalStorage):
+class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalStorage):
     """Events, their versions and links as rows of ``trove.models``."""
 
     roles: ClassVar[frozenset[str]] = frozenset({"events", "links"})
@@ -176,25 +182,32 @@ class ORMEventStorage(EventStorage, LinkStorage, TransactionalStorage):
 
     @translate_errors
     def _create_payload_indexes(self) -> None:
-        """On SQLite, an expression index per ``payloadIndexes`` path, on latest versions.
+        """An expression index per ``payloadIndexes`` path, on latest versions.
 
-        The indexed expression is the one :class:`~trove.storage.sql.SQLiteDialect` writes
-        for payload equality on that path, so SQLite's planner can match the two.
+        The indexed expression is the one the dialect writes for that path, so the planner
+        can match the two: on SQLite ``json_extract`` (equality, ``in``, ranges), on
+        PostgreSQL the ``->`` chain (ranges; equality has the GIN index). PostgreSQL
+        matches it only while query parameters are bound client-side, Django's default.
         """
         connection = connections[self.alias]
-        if connection.vendor != "sqlite" or not self.payload_indexes:
+        if not self.payload_indexes:
             return
         quote = connection.ops.quote_name
         meta = self.models.Event._meta
         with connection.cursor() as cursor:
-            dialect = self.dialect
-            assert isinstance(dialect, SQLiteDialect)
             for path in self.payload_indexes:
-                literal, _ = dialect.path_sql(path)
+                dialect = self.dialect
+                if isinstance(dialect, SQLiteDialect):
+                    literal, _ = dialect.path_sql(path)
+                    expression = f"json_extract({quote('payload')}, {literal})"
+                else:  # the keys are identifiers (checked): safe as literals
+                    literal = ".".join(path)
+                    keys = "".join(f" -> '{key}'::text" for key in path)
+                    expression = f"({quote('payload')}{keys})"
                 name = "trove_payload_" + hashlib.sha1(literal.encode()).hexdigest()[:12]
                 cursor.execute(
                     f"CREATE INDEX IF NOT EXISTS {quote(name)} ON {quote(meta.db_table)} "
-                    f"(json_extract({quote('payload')}, {literal})) WHERE {quote('is_latest')}"
+                    f"({expression}) WHERE {quote('is_latest')}"
                 )
 
     # Models are imported late: this module is imported by system checks before apps load.
@@ -307,6 +320,7 @@ class ORMEventStorage(EventStorage, LinkStorage, TransactionalStorage):
         "metadata",
         "files",
         "links",
+        "words",
         "position",
     )
     LINK_COLUMNS = (
@@ -349,6 +363,7 @@ class ORMEventStorage(EventStorage, LinkStorage, TransactionalStorage):
             event.metadata,
             [f.to_dict() for f in event.files],
             [link.to_dict() for link in event.links],
+            " ".join(payload_words(event.payload)),
             position,
         )
         links = [
@@ -637,74 +652,119 @@ class ORMEventStorage(EventStorage, LinkStorage, TransactionalStorage):
     def get_versions(self, event_id: uuid.UUID) -> list[Event]:
         return self._events(self._rows().filter(event_id=event_id).order_by("version"))
 
-    def _filtered(self, query: EventQuery) -> QuerySet:
+    @property
+    def compiler(self) -> Compiler:
+        """The query compiler for this database's dialect and Trove's tables."""
+        connection = connections[self.alias]
+        quote = connection.ops.quote_name
         m = self.models
-        rows = self._rows().filter(is_latest=True)
-        if query.schemas:
-            rows = rows.filter(schema_id__in=query.schemas)
-        if query.producers:
-            rows = rows.filter(producer__in=query.producers)
-        if query.start is not None:
-            rows = rows.filter(created_at__gte=query.start)
-        if query.end is not None:
-            rows = rows.filter(created_at__lte=query.end)
-        conditions: list[Any] = []
-        for wanted in query.links:
-            links = m.EventLink.objects.using(self.alias).filter(
-                source_event_id=OuterRef("event_id"), source_version=OuterRef("version")
-            )
-            if wanted.type is not None:
-                links = links.filter(type=wanted.type)
-            if wanted.target is not None:
-                links = links.filter(target_event_id=wanted.target.id)
-                if wanted.target.version is not None:
-                    links = links.filter(target_version=wanted.target.version)
-            conditions.append(Exists(links))
-        targets = [wanted.target.id for wanted in query.links if wanted.target is not None]
-        if targets:
-            # The first target's condition, uncorrelated: lets SQLite start from the few
-            # events linking to it (index trove_link_target) instead of testing each.
-            sources = m.EventLink.objects.using(self.alias).filter(target_event_id=targets[0])
-            rows = rows.filter(event_id__in=sources.values("source_event_id"))
-        if query.payload:
-            conditions.append(self.dialect.payload_equals(query.payload))
-            connection = connections[self.alias]
-            if connection.vendor == "sqlite":
-                connection.ensure_connection()
-                register_functions(connection.connection)
-        if conditions:
-            rows = rows.filter(AllOf(*conditions))
-        return rows
+        event, link = m.Event._meta, m.EventLink._meta
+
+        def column(meta, name: str) -> str:
+            return f"{quote(meta.db_table)}.{quote(meta.get_field(name).column)}"
+
+        def adapter(meta, name: str) -> Callable[[Any], Any]:
+            return functools.partial(meta.get_field(name).get_db_prep_value, connection=connection)
+
+        table = Table(
+            columns={field: column(event, name) for field, name in SORT_COLUMNS.items()},
+            words=column(event, "words"),
+            links=quote(link.db_table),
+            link_columns={
+                "source": column(link, "source_event_id"),
+                "source_version": column(link, "source_version"),
+                "type": column(link, "type"),
+                "target": column(link, "target_event_id"),
+                "target_version": column(link, "target_version"),
+            },
+            instant=adapter(event, "created_at"),
+            uuid=adapter(event, "event_id"),
+        )
+        return Compiler(self.dialect, table)
+
+    def matching_rows(self, query: EventQuery) -> QuerySet:
+        """Latest versions matching ``query``, filtered by the one SQL compiler."""
+        connection = connections[self.alias]
+        if connection.vendor == "sqlite":
+            connection.ensure_connection()
+            register_functions(connection.connection)
+        sql, params = self.compiler.where(query)
+        return self._rows().filter(is_latest=True).filter(RawSQL(sql, params, BooleanField()))
 
     def _ordering(self, query: EventQuery) -> list[Any]:
-        vendor = connections[self.alias].vendor
-        ordering: list[Any] = []
-        for key in query.sort:
-            path = key.payload_path
-            if path is not None:
-                missing, columns = self.dialect.sort_keys(path)
-                ordering.append(missing.asc())
-                ordering.extend(c.desc() if key.descending else c.asc() for c in columns)
-                continue
-            column = TOP_LEVEL_SORT[key.field]
-            expression = F(column)
-            if vendor == "postgresql" and column in TEXT_SORT_FIELDS:
-                expression = Collate(expression, "C")
-            ordering.append(expression.desc() if key.descending else expression.asc())
-        ordering.extend([F("created_at").asc(), F("event_id").asc()])
-        return ordering
+        return [
+            RawSQL(sql, params).desc() if descending else RawSQL(sql, params).asc()
+            for sql, params, descending in self.compiler.order_by(query)
+        ]
 
     @translate_errors
     @refuse_queries_past_limits
     def query_events(self, query: EventQuery) -> list[Event]:
-        rows = self._filtered(query).order_by(*self._ordering(query))
+        rows = self.matching_rows(query).order_by(*self._ordering(query))
         stop = None if query.limit is None else query.offset + query.limit
         return self._events(rows[query.offset : stop])
 
     @translate_errors
     @refuse_queries_past_limits
     def count_events(self, query: EventQuery) -> int:
-        return self._filtered(query).count()
+        return self.matching_rows(query).count()
+
+    # Statistics (EventStatistics) ------------------------------------------------------
+
+    #: The model field of each field :class:`EventStatistics` counts by.
+    STATISTICS_COLUMNS: ClassVar[dict[str, str]] = {
+        "schema": "schema_id",
+        "producer": "producer",
+        "schemaVersion": "schema_version",
+    }
+
+    @translate_errors
+    @refuse_queries_past_limits
+    def count_by_field(self, field: str, query: EventQuery) -> list[tuple[str, int]]:
+        column = self.STATISTICS_COLUMNS[field]
+        rows = self.matching_rows(query).order_by().values_list(column).annotate(n=Count("pk"))
+        # Ordered here: by code point whatever the database's collation, NULL as "".
+        return sorted(((value or "", n) for value, n in rows), key=lambda row: (-row[1], row[0]))
+
+    @translate_errors
+    def count_per_day(self, start: datetime, end: datetime, zone: tzinfo) -> dict[date, int]:
+        rows = self.matching_rows(EventQuery(start=start, end=end)).order_by()
+        days = rows.annotate(day=TruncDate("created_at", tzinfo=zone)).values_list("day")
+        return dict(days.annotate(n=Count("pk")))
+
+    @translate_errors
+    def distinct_values(self, field: str, limit: int) -> list[str]:
+        connection = connections[self.alias]
+        quote = connection.ops.quote_name
+        meta = self.models.Event._meta
+        sql, params = distinct_values(
+            quote(meta.db_table),
+            quote(self.STATISTICS_COLUMNS[field]),
+            quote("is_latest"),
+            limit,
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return sorted(value for (value,) in cursor.fetchall())
+
+    @translate_errors
+    @refuse_queries_past_limits
+    def estimate_count(self, query: EventQuery) -> int | None:
+        """On PostgreSQL past :data:`EXACT_COUNT_BELOW` rows, the planner's estimate."""
+        if connections[self.alias].vendor != "postgresql":
+            return None
+        plan = self.matching_rows(query).order_by().explain(format="json")
+        estimate = int(json.loads(plan)[0]["Plan"]["Plan Rows"])
+        return estimate if estimate >= EXACT_COUNT_BELOW else None
+
+    @translate_errors
+    def schema_version_in_use(self, schema_id: str, version: str) -> bool:
+        """Every stored version counts, not only the latest. The latest versions are asked
+        first (indexed); only a version none of them uses costs a look at older rows."""
+        used = {"schema_id": schema_id, "schema_version": version}
+        if self._rows().filter(is_latest=True, **used).exists():
+            return True
+        return self._rows().filter(**used).exists()
 
     # Links ---------------------------------------------------------------------------
 

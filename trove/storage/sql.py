@@ -1,4 +1,10 @@
-"""EventQuery → SQL for the ORM backends, one dialect per database vendor.
+"""EventQuery → SQL: the one compiler of every SQL backend, one dialect per database vendor.
+
+:class:`Compiler` builds the WHERE and ORDER BY of a whole query against a
+:class:`Table` (the ORM's models or the JSON directory's index); each :class:`Dialect`
+renders one :class:`~trove.query.Predicate` or payload sort key. A new ``where`` operator
+is a rule in :data:`trove.query.OPERATORS` and a branch of each dialect's
+:meth:`Dialect.predicate`.
 
 Payload paths and values always travel as query parameters, never as SQL text. Each
 dialect renders the rules of ``trove.query`` (type-exact equality, type rank then value
@@ -24,13 +30,13 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+from uuid import UUID
 
-from django.db.models import BooleanField, Expression, Func
-from django.db.models.expressions import RawSQL
-
-from trove.query import json_canonical, json_type
+from trove.query import EventQuery, Predicate, json_canonical, json_type
 
 Path = tuple[str, ...]
 #: A payload key that may be written into SQL text: nothing but an identifier.
@@ -71,13 +77,14 @@ def all_of(conditions: Sequence[tuple[str, list[Any]]]) -> tuple[str, list[Any]]
     return f"({left} AND {right})", [*left_params, *right_params]
 
 
-class AllOf(Func):
-    """:func:`all_of` for ORM expressions (``Exists``, lookups, ``RawSQL``)."""
-
-    output_field = BooleanField()
-
-    def as_sql(self, compiler, connection, **extra_context):
-        return all_of([compiler.compile(e) for e in self.get_source_expressions()])
+def any_of(conditions: Sequence[tuple[str, list[Any]]]) -> tuple[str, list[Any]]:
+    """``(a OR b) OR (c OR d)``, balanced as :func:`all_of` is."""
+    if len(conditions) == 1:
+        return conditions[0]
+    middle = len(conditions) // 2
+    left, left_params = any_of(conditions[:middle])
+    right, right_params = any_of(conditions[middle:])
+    return f"({left} OR {right})", [*left_params, *right_params]
 
 
 def exceeds_database_limits(error: BaseException) -> bool:
@@ -113,23 +120,66 @@ def register_functions(connection: sqlite3.Connection) -> None:
     connection.create_function(CANONICAL, 1, _canonical, deterministic=True)
 
 
+SQL = tuple[str, list[Any]]
+
+
 class Dialect:
-    """Renders payload conditions and sort keys against the ``payload`` column."""
+    """Renders predicates and sort keys against a ``payload`` column."""
 
     def __init__(self, column: str) -> None:
         self.column = column
 
-    def payload_equals(self, payload: Sequence[tuple[Path, Any]]) -> Expression:
-        """Every ``(path, value)`` equality of a query's ``payload``, as one condition."""
-        sql, params = all_of([self.equals(path, value) for path, value in payload])
-        return RawSQL(sql, params, output_field=BooleanField())
+    def predicate(self, predicate: Predicate) -> SQL:
+        """The condition that holds exactly where the reference's rule does."""
+        path, op, value = predicate.path, predicate.op, predicate.value
+        if op == "eq":
+            return self.equals(path, value)
+        if op == "ne":
+            sql, params = self.equals(path, value)
+            return f"({sql}) IS NOT TRUE", params
+        if op == "in":
+            return any_of([self.equals(path, item) for item in value])
+        if op in RANGES:
+            return self.compare(path, RANGES[op], value)
+        if op == "exists":
+            return self.exists(path, value)
+        if op == "contains":
+            return self.contains(path, value)
+        if op == "startsWith":
+            return self.starts_with(path, value)
+        raise ValueError(f"No SQL for operator {op!r}.")
 
-    def equals(self, path: Path, value: Any) -> tuple[str, list[Any]]:
+    def equals(self, path: Path, value: Any) -> SQL:
         raise NotImplementedError
 
-    def sort_keys(self, path: tuple[str, ...]) -> tuple[RawSQL, list[RawSQL]]:
+    def compare(self, path: Path, operator: str, value: Any) -> SQL:
+        raise NotImplementedError
+
+    def exists(self, path: Path, present: bool) -> SQL:
+        raise NotImplementedError
+
+    def contains(self, path: Path, value: Any) -> SQL:
+        raise NotImplementedError
+
+    def starts_with(self, path: Path, prefix: str) -> SQL:
+        raise NotImplementedError
+
+    def sort_keys(self, path: Path) -> tuple[SQL, list[SQL]]:
         """(missing flag, [rank, value columns…]) for ordering by a payload path."""
         raise NotImplementedError
+
+    def text_order(self, column: str) -> str:
+        """``column`` ordered by code point."""
+        return column
+
+    def has_words(self, column: str, words: Sequence[str]) -> SQL:
+        """Every one of ``words`` is in ``column``, the space-separated words of a payload
+        (:func:`trove.query.payload_words`)."""
+        return all_of([(f"instr(' ' || {column} || ' ', %s) > 0", [f" {w} "]) for w in words])
+
+
+#: SQL comparison of each range operator.
+RANGES = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
 
 class SQLiteDialect(Dialect):
@@ -138,7 +188,8 @@ class SQLiteDialect(Dialect):
     SQLite uses an expression index such as ``json_extract(payload, '$.order')`` only when
     the query holds that very expression, path included, so a path whose keys are plain
     identifiers (letters, digits, underscores) is written into the SQL as that literal;
-    nothing else can appear in it. Any other path travels as a parameter.
+    nothing else can appear in it. Any other path travels as a parameter. Equality and
+    ranges put the ``json_extract`` comparison first, the term such an index answers.
 
     ``ascii_keys`` says how the column's JSON text writes keys beyond ASCII: escaped, as
     Django's ``JSONField`` stores them (``"\\u00e9"`` for ``é``), or as they are.
@@ -155,50 +206,92 @@ class SQLiteDialect(Dialect):
         both sides; either way the stored spelling matches."""
         return "$" + "".join(f".{json.dumps(key, ensure_ascii=self.ascii_keys)}" for key in path)
 
-    def path_sql(self, path: Path) -> tuple[str, list[Any]]:
+    def path_sql(self, path: Path) -> SQL:
         """The path as SQL: an inline literal for identifier keys, else a parameter."""
         if all(IDENTIFIER.fullmatch(key) for key in path):
             return "'$" + "".join(f".{key}" for key in path) + "'", []
         return "%s", [self.json_path(path)]
 
-    def equals(self, path: Path, value: Any) -> tuple[str, list[Any]]:
+    #: ``json_type`` names of each JSON type.
+    TYPES = {
+        "number": "('integer', 'real')",
+        "string": "('text')",
+        "null": "('null')",
+        "object": "('object')",
+        "array": "('array')",
+    }
+
+    def equals(self, path: Path, value: Any) -> SQL:
         (p, pp), col = self.path_sql(path), self.column
         kind = json_type(value)
         if kind == "null":
             return f"json_type({col}, {p}) = 'null'", pp
-        # The value test comes first: on a scan it rejects most rows before json_type runs,
-        # and it is the term an expression index on json_extract answers.
         if kind == "boolean":
             # json_extract gives 1 or 0 for true or false, json_type tells them from numbers.
             return (
                 f"(json_extract({col}, {p}) = %s AND json_type({col}, {p}) = %s)",
                 [*pp, 1 if value else 0, *pp, "true" if value else "false"],
             )
-        if kind == "number":
-            return (
-                f"(json_extract({col}, {p}) = %s AND json_type({col}, {p}) IN ('integer', 'real'))",
-                [*pp, value, *pp],
-            )
-        if kind == "string":
-            return (
-                f"(json_extract({col}, {p}) = %s AND json_type({col}, {p}) = 'text')",
-                [*pp, value, *pp],
-            )
+        if kind in ("number", "string"):
+            return self.compare(path, "=", value)
         return (
             f"(json_type({col}, {p}) = %s AND {CANONICAL}(json_extract({col}, {p})) = %s)",
             [*pp, kind, *pp, json_canonical(value)],
         )
 
-    def sort_keys(self, path: tuple[str, ...]) -> tuple[RawSQL, list[RawSQL]]:
+    def compare(self, path: Path, operator: str, value: Any) -> SQL:
+        (p, pp), col = self.path_sql(path), self.column
+        types = self.TYPES[json_type(value)]
+        return (
+            f"(json_extract({col}, {p}) {operator} %s AND json_type({col}, {p}) IN {types})",
+            [*pp, value, *pp],
+        )
+
+    def exists(self, path: Path, present: bool) -> SQL:
+        p, pp = self.path_sql(path)
+        return f"json_type({self.column}, {p}) IS {'NOT ' if present else ''}NULL", pp
+
+    def contains(self, path: Path, value: Any) -> SQL:
+        (p, pp), col = self.path_sql(path), self.column
+        kind = json_type(value)
+        if kind == "null":
+            element, params = "x.type = 'null'", []
+        elif kind == "boolean":
+            element, params = "x.type = %s", ["true" if value else "false"]
+        elif kind in ("number", "string"):
+            element, params = f"x.value = %s AND x.type IN {self.TYPES[kind]}", [value]
+        else:
+            element, params = (
+                f"x.type = %s AND {CANONICAL}(x.value) = %s",
+                [
+                    kind,
+                    json_canonical(value),
+                ],
+            )
+        return (
+            f"(json_type({col}, {p}) = 'array' AND EXISTS "
+            f"(SELECT 1 FROM json_each({col}, {p}) AS x WHERE {element}))",
+            [*pp, *pp, *params],
+        )
+
+    def starts_with(self, path: Path, prefix: str) -> SQL:
+        # substr counts characters, as len() does; no LIKE, so no wildcard to escape.
+        (p, pp), col = self.path_sql(path), self.column
+        return (
+            f"(substr(json_extract({col}, {p}), 1, %s) = %s AND json_type({col}, {p}) = 'text')",
+            [*pp, len(prefix), prefix, *pp],
+        )
+
+    def sort_keys(self, path: Path) -> tuple[SQL, list[SQL]]:
         p, col = self.json_path(path), self.column
         kind = f"json_type({col}, %s)"
-        missing = RawSQL(f"{kind} IS NULL", [p])
-        rank = RawSQL(
+        missing = (f"{kind} IS NULL", [p])
+        rank = (
             f"CASE {kind} WHEN 'integer' THEN 0 WHEN 'real' THEN 0 WHEN 'text' THEN 1 "
             "WHEN 'true' THEN 2 WHEN 'false' THEN 2 WHEN 'null' THEN 3 ELSE 4 END",
             [p],
         )
-        scalar = RawSQL(
+        scalar = (
             f"CASE WHEN {kind} IN ('integer', 'real', 'text') THEN json_extract({col}, %s) "
             f"WHEN {kind} = 'true' THEN 1 WHEN {kind} = 'false' THEN 0 END",
             [p, p, p, p],
@@ -207,40 +300,204 @@ class SQLiteDialect(Dialect):
 
 
 class PostgreSQLDialect(Dialect):
-    """PostgreSQL ``jsonb`` operators; keys are passed as ``text`` so digits never index arrays."""
+    """PostgreSQL ``jsonb`` operators; keys are passed as ``text`` so digits never index arrays.
 
-    def value(self, path: tuple[str, ...]) -> tuple[str, list[Any]]:
+    Scalar equality (and so ``in``, ``ne``) and ``contains`` of a scalar are ``@>``
+    containments, which the GIN index on ``payload`` answers; ranges, ``exists`` and
+    ``startsWith`` are evaluated row by row.
+    """
+
+    def value(self, path: Path) -> SQL:
         return "(" + self.column + "".join(" -> %s::text" for _ in path) + ")", list(path)
 
-    def equals(self, path: Path, value: Any) -> tuple[str, list[Any]]:
+    def equals(self, path: Path, value: Any) -> SQL:
         target, params = self.value(path)
         kind = json_type(value)
         if kind in ("object", "array"):
             return f"{target} = %s::jsonb", [*params, json.dumps(value)]
-        nested: Any = value
-        for key in reversed(path):
-            nested = {key: nested}
         return (
             f"({self.column} @> %s::jsonb AND jsonb_typeof({target}) = %s)",
-            [json.dumps(nested), *params, kind],
+            [json.dumps(_nest(path, value)), *params, kind],
         )
 
-    def sort_keys(self, path: tuple[str, ...]) -> tuple[RawSQL, list[RawSQL]]:
+    def compare(self, path: Path, operator: str, value: Any) -> SQL:
+        target, params = self.value(path)
+        if json_type(value) == "number":
+            # jsonb compares numbers as numeric, exactly; the type test keeps other types out.
+            return (
+                f"(jsonb_typeof({target}) = 'number' AND {target} {operator} %s::jsonb)",
+                [*params, *params, json.dumps(value)],
+            )
+        return (
+            f"(jsonb_typeof({target}) = 'string' AND "
+            f'({target} #>> \'{{}}\') COLLATE "C" {operator} %s COLLATE "C")',
+            [*params, *params, value],
+        )
+
+    def exists(self, path: Path, present: bool) -> SQL:
+        target, params = self.value(path)
+        return f"{target} IS {'NOT ' if present else ''}NULL", params
+
+    def contains(self, path: Path, value: Any) -> SQL:
+        target, params = self.value(path)
+        if json_type(value) in ("object", "array"):
+            # Containment would accept part of an object or array: compare elements whole.
+            return (
+                f"(CASE WHEN jsonb_typeof({target}) = 'array' THEN EXISTS (SELECT 1 FROM "
+                f"jsonb_array_elements({target}) AS x WHERE x = %s::jsonb) ELSE false END)",
+                [*params, *params, json.dumps(value)],
+            )
+        return (
+            f"({self.column} @> %s::jsonb AND jsonb_typeof({target}) = 'array')",
+            [json.dumps(_nest(path, [value])), *params],
+        )
+
+    def starts_with(self, path: Path, prefix: str) -> SQL:
+        target, params = self.value(path)
+        return (
+            f"(jsonb_typeof({target}) = 'string' AND left({target} #>> '{{}}', %s) = %s)",
+            [*params, *params, len(prefix), prefix],
+        )
+
+    def sort_keys(self, path: Path) -> tuple[SQL, list[SQL]]:
         target, params = self.value(path)
         kind = f"jsonb_typeof({target})"
-        missing = RawSQL(f"{target} IS NULL", params)
-        rank = RawSQL(
+        missing = (f"{target} IS NULL", params)
+        rank = (
             f"CASE {kind} WHEN 'number' THEN 0 WHEN 'string' THEN 1 WHEN 'boolean' THEN 2 "
             "WHEN 'null' THEN 3 ELSE 4 END",
             params,
         )
-        number = RawSQL(f"CASE WHEN {kind} = 'number' THEN ({target})::numeric END", params * 2)
-        text = RawSQL(
+        number = (f"CASE WHEN {kind} = 'number' THEN ({target})::numeric END", params * 2)
+        text = (
             f"(CASE WHEN {kind} = 'string' THEN ({target} #>> '{{}}') END) COLLATE \"C\"",
             params * 2,
         )
-        boolean = RawSQL(f"CASE WHEN {kind} = 'boolean' THEN ({target})::boolean END", params * 2)
+        boolean = (f"CASE WHEN {kind} = 'boolean' THEN ({target})::boolean END", params * 2)
         return missing, [rank, number, text, boolean]
+
+    def text_order(self, column: str) -> str:
+        return f'{column} COLLATE "C"'
+
+    def has_words(self, column: str, words: Sequence[str]) -> SQL:
+        # The very expression of the GIN index of migration 0004.
+        return f"string_to_array({column}, ' ') @> %s::text[]", [list(words)]
+
+
+def _nest(path: Path, value: Any) -> Any:
+    for key in reversed(path):
+        value = {key: value}
+    return value
 
 
 DIALECTS = {"sqlite": SQLiteDialect, "postgresql": PostgreSQLDialect}
+
+
+@dataclass(frozen=True)
+class Table:
+    """Where a backend keeps the latest version of each event, as SQL the compiler uses.
+
+    ``columns`` names the SQL of ``schema``, ``producer``, ``createdAt``, ``id`` and
+    ``version`` (the sort fields of SPEC §3, :data:`trove.query.SORT_FIELDS`); ``links``
+    is the link table with its ``source``, ``source_version``, ``type``, ``target`` and
+    ``target_version`` columns; ``instant`` and ``uuid`` turn query values into what the
+    columns store.
+    """
+
+    columns: dict[str, str]
+    #: The column of each event's payload words (:func:`trove.query.payload_words`).
+    words: str
+    links: str
+    link_columns: dict[str, str]
+    instant: Callable[[datetime], Any]
+    uuid: Callable[[UUID], Any]
+
+
+class Compiler:
+    """The WHERE and ORDER BY of an :class:`~trove.query.EventQuery` for one table."""
+
+    def __init__(self, dialect: Dialect, table: Table) -> None:
+        self.dialect = dialect
+        self.table = table
+
+    def where(self, query: EventQuery) -> SQL:
+        """Every filter of ``query`` as one condition (``1 = 1`` for none)."""
+        columns, conditions = self.table.columns, []
+        for name, values in (("schema", query.schemas), ("producer", query.producers)):
+            if values:
+                marks = ", ".join(["%s"] * len(values))
+                conditions.append((f"{columns[name]} IN ({marks})", list(values)))
+        if query.start is not None:
+            conditions.append((f"{columns['createdAt']} >= %s", [self.table.instant(query.start)]))
+        if query.end is not None:
+            conditions.append((f"{columns['createdAt']} <= %s", [self.table.instant(query.end)]))
+        conditions.extend(self._links(query))
+        conditions.extend(self.dialect.predicate(predicate) for predicate in query.where)
+        if query.words:
+            conditions.append(self.dialect.has_words(self.table.words, query.words))
+        return all_of(conditions)
+
+    def _links(self, query: EventQuery) -> list[SQL]:
+        links, c = self.table.links, self.table.link_columns
+        conditions: list[SQL] = []
+        targets = [wanted.target.id for wanted in query.links if wanted.target is not None]
+        if targets:
+            # The first target's condition, uncorrelated: lets the database start from the
+            # few events linking to it (an index on the target) instead of testing each.
+            conditions.append(
+                (
+                    f"{self.table.columns['id']} IN "
+                    f"(SELECT {c['source']} FROM {links} WHERE {c['target']} = %s)",
+                    [self.table.uuid(targets[0])],
+                )
+            )
+        for wanted in query.links:
+            clause = (
+                f"EXISTS (SELECT 1 FROM {links} WHERE {c['source']} = {self.table.columns['id']}"
+                f" AND {c['source_version']} = {self.table.columns['version']}"
+            )
+            params: list[Any] = []
+            if wanted.type is not None:
+                clause += f" AND {c['type']} = %s"
+                params.append(wanted.type)
+            if wanted.target is not None:
+                clause += f" AND {c['target']} = %s"
+                params.append(self.table.uuid(wanted.target.id))
+                if wanted.target.version is not None:
+                    clause += f" AND {c['target_version']} = %s"
+                    params.append(wanted.target.version)
+            conditions.append((clause + ")", params))
+        return conditions
+
+    def order_by(self, query: EventQuery) -> list[tuple[str, list[Any], bool]]:
+        """``(sql, params, descending)`` per term: the sort keys, then the tie-breakers."""
+        terms: list[tuple[str, list[Any], bool]] = []
+        columns = self.table.columns
+        for key in query.sort:
+            path = key.payload_path
+            if path is None:
+                column = columns[key.field]
+                if key.field in ("producer", "schema"):
+                    column = self.dialect.text_order(column)
+                terms.append((column, [], key.descending))
+                continue
+            (missing, missing_params), values = self.dialect.sort_keys(path)
+            terms.append((missing, missing_params, False))
+            terms.extend((sql, params, key.descending) for sql, params in values)
+        terms += [(columns["createdAt"], [], False), (columns["id"], [], False)]
+        return terms
+
+
+def distinct_values(table: str, column: str, latest: str, limit: int) -> SQL:
+    """Up to ``limit`` distinct values of ``column`` by a loose index scan: one index probe
+    per value (each the next after the last), not a scan of the table."""
+    return (
+        f"WITH RECURSIVE distinct_values(value, n) AS ("
+        f" SELECT * FROM (SELECT {column}, 1 FROM {table} WHERE {latest}"
+        f" ORDER BY {column} LIMIT 1) AS first_value"
+        f" UNION ALL SELECT (SELECT {column} FROM {table} WHERE {latest}"
+        f" AND {column} > distinct_values.value ORDER BY {column} LIMIT 1), n + 1"
+        f" FROM distinct_values WHERE distinct_values.value IS NOT NULL AND n < %s)"
+        f" SELECT value FROM distinct_values WHERE value IS NOT NULL",
+        [limit],
+    )

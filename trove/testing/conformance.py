@@ -23,8 +23,10 @@ import io
 import threading
 import time
 import uuid
-from datetime import timedelta
+from collections import Counter
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -42,6 +44,7 @@ from trove.exceptions import (
     VersionConflict,
 )
 from trove.query import LINK_FILTER_TERMS, MAX_SORT_KEYS, EventQuery
+from trove.storage.base import EventStatistics, LinkStorage
 from trove.storage.handler import storages
 
 __all__ = ["BackendFixture", "EventStorageConformance", "FileStorageConformance"]
@@ -499,6 +502,157 @@ class EventStorageConformance(BackendFixture):
             pages.extend(self.assert_query({**query, "limit": 5, "offset": offset}))
         assert self.ids(pages) == self.ids(everything)
         assert len(set(self.ids(pages))) == len(dataset)
+
+    # where: one test per operator --------------------------------------------------
+
+    def where(self, dataset, path: str, op: str, value: Any, expected: list[int]) -> None:
+        """``where`` path op value selects the dataset's events at ``expected``."""
+        query = {"where": [{"path": path, "op": op, "value": value}]}
+        self.assert_query(query, [dataset[i] for i in expected])
+
+    def test_where_eq_is_payload_equality(self, dataset):
+        self.where(dataset, "n", "eq", 1, [0])
+        self.where(dataset, "n", "eq", "1", [1])
+        self.where(dataset, "n", "eq", 10.0, [5, 8])
+        self.where(dataset, "obj", "eq", {"b": 2, "a": 1}, [8])
+        self.where(dataset, "author.name", "eq", None, [11])
+
+    def test_where_ne_holds_on_other_values_and_on_a_missing_path(self, dataset):
+        self.where(dataset, "n", "ne", 1, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11])
+        self.where(dataset, "tag", "ne", "a", [1, 3, 5, 6, 7, 9, 11])
+        self.where(dataset, "author.name", "ne", "Jane", [1, 3, 4, 5, 6, 7, 8, 9, 10, 11])
+        self.where(dataset, "n", "ne", [1], [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11])
+
+    def test_where_ranges_compare_numbers_numerically_and_never_across_types(self, dataset):
+        self.where(dataset, "n", "gt", 1, [5, 6, 8, 11])
+        self.where(dataset, "n", "gte", 1, [0, 5, 6, 8, 11])  # not true, not "1"
+        self.where(dataset, "n", "lt", 1, [7])
+        self.where(dataset, "n", "lte", 1.0, [0, 7])
+        self.where(dataset, "n", "gte", 2, [5, 6, 8])
+        self.where(dataset, "n", "lt", -3, [])
+        self.where(dataset, "price", "gt", 2, [5])
+
+    def test_where_ranges_compare_strings_by_code_point(self, dataset):
+        self.where(dataset, "n", "gt", "0", [1])
+        self.where(dataset, "tag", "lt", "b", [0, 2, 4, 7, 8, 9, 10, 11])
+        self.where(dataset, "tag", "gte", "b", [1, 3, 5, 6])
+        self.where(dataset, "tag", "gt", "z", [6])  # é is past z
+        self.where(dataset, "author.name", "gte", "Joe", [1, 6])
+
+    def test_where_in_is_equality_to_one_of_the_values(self, dataset):
+        self.where(dataset, "n", "in", [1, "1", None], [0, 1, 3])
+        self.where(dataset, "n", "in", [[1], {"deep": 1}], [9, 10])
+        self.where(dataset, "tag", "in", ["c", "é", "zz"], [3, 6])
+        self.where(dataset, "n", "in", [False], [])
+
+    def test_where_exists_tells_a_missing_path_from_null(self, dataset):
+        self.where(dataset, "n", "exists", True, [0, 1, 2, 3, 5, 6, 7, 8, 9, 10, 11])
+        self.where(dataset, "n", "exists", False, [4])
+        self.where(dataset, "author.name", "exists", True, [0, 1, 2, 6, 11])
+        self.where(dataset, "author.name", "exists", False, [3, 4, 5, 7, 8, 9, 10])
+        self.where(dataset, "list.0", "exists", True, [])  # paths never enter arrays
+
+    def test_where_contains_finds_an_element_of_an_array(self, dataset):
+        self.where(dataset, "list", "contains", 2, [7])
+        self.where(dataset, "list", "contains", 2.0, [7])
+        self.where(dataset, "list", "contains", "2", [])
+        self.where(dataset, "list", "contains", {"k": "v"}, [7])
+        self.where(dataset, "n", "contains", 1, [10])
+        self.where(dataset, "n", "contains", True, [])
+        self.where(dataset, "obj", "contains", 1, [])  # an object is not an array
+        self.where(dataset, "tag", "contains", "a", [])
+
+    def test_where_contains_compares_objects_and_arrays_whole(self):
+        nested = trove.create_event("s", {"m": [[1, 2], {"a": 1, "b": 2}, None]})
+        trove.create_event("s", {"m": [1, 2, "a"]})
+        self.assert_query({"where": [{"path": "m", "op": "contains", "value": [1, 2]}]}, [nested])
+        self.assert_query({"where": [{"path": "m", "op": "contains", "value": [1]}]}, [])
+        self.assert_query({"where": [{"path": "m", "op": "contains", "value": {"a": 1}}]}, [])
+        self.assert_query(
+            {"where": [{"path": "m", "op": "contains", "value": {"b": 2, "a": 1}}]}, [nested]
+        )
+        self.assert_query({"where": [{"path": "m", "op": "contains", "value": None}]}, [nested])
+
+    def test_where_starts_with_is_exact_and_has_no_wildcards(self, dataset):
+        self.where(dataset, "tag", "startsWith", "a", [0, 2, 4, 8, 10, 11])
+        self.where(dataset, "tag", "startsWith", "A", [])
+        self.where(dataset, "tag", "startsWith", "", list(range(12)))
+        self.where(dataset, "author", "startsWith", "J", [4])
+        self.where(dataset, "n", "startsWith", "1", [1])
+        sale = trove.create_event("s", {"s": "50%_off", "e": "Zoë 😀 x"})
+        trove.create_event("s", {"s": "50x-off", "e": "zoë 😀 x"})
+        for prefix in ("50%", "50%_", "50%_off"):
+            self.assert_query(
+                {"where": [{"path": "s", "op": "startsWith", "value": prefix}]}, [sale]
+            )
+        self.assert_query({"where": [{"path": "s", "op": "startsWith", "value": "50_"}]}, [])
+        self.assert_query({"where": [{"path": "e", "op": "startsWith", "value": "Zoë 😀"}]}, [sale])
+
+    def test_where_predicates_all_hold_with_payload_and_filters(self, dataset):
+        self.assert_query(
+            {
+                "schema": ["order.placed", "note.created"],
+                "payload": {"tag": "a"},
+                "where": [
+                    {"path": "n", "op": "gte", "value": 1},
+                    {"path": "n", "op": "ne", "value": 10},
+                ],
+            },
+            [dataset[0]],
+        )
+
+    @pytest.mark.parametrize(
+        "where, field",
+        [
+            ({"path": "n", "op": "gt", "value": True}, "where[0].value"),
+            ({"path": "n", "op": "lt", "value": None}, "where[0].value"),
+            ({"path": "n", "op": "gte", "value": [1]}, "where[0].value"),
+            ({"path": "n", "op": "in", "value": []}, "where[0].value"),
+            ({"path": "n", "op": "in", "value": 1}, "where[0].value"),
+            ({"path": "n", "op": "exists", "value": "yes"}, "where[0].value"),
+            ({"path": "n", "op": "startsWith", "value": 1}, "where[0].value"),
+            ({"path": "n", "op": "regex", "value": "."}, "where[0].op"),
+            ({"path": "n", "op": {"eq": 1}, "value": 1}, "where[0].op"),
+            ({"path": "n", "op": "eq"}, "where[0].value"),
+            ({"path": "a..b", "op": "eq", "value": 1}, "where[0].path"),
+            ({"op": "eq", "value": 1}, "where[0]"),
+            ({"path": "n", "op": "eq", "value": 1, "not": True}, "where[0].not"),
+        ],
+    )
+    def test_bad_predicates_are_rejected_clearly(self, where, field):
+        with pytest.raises(QueryError) as caught:
+            trove.query_events({"where": [where]})
+        assert field in [p["field"] for p in caught.value.problems]
+
+    def test_each_value_of_in_counts_towards_the_query_terms(self, dataset):
+        self.assert_query({"where": [{"path": "n", "op": "in", "value": list(range(999))}]})
+        with pytest.raises(QueryError) as caught:
+            trove.query_events({"where": [{"path": "n", "op": "in", "value": list(range(1000))}]})
+        assert "where" in [p["field"] for p in caught.value.problems]
+
+    # text ----------------------------------------------------------------------------
+
+    def test_text_finds_whole_words_of_string_values_in_any_case(self):
+        note = trove.create_event(
+            "s", {"title": "Straße repaired", "tags": ["URGENT", {"who": "Zoë-Ann"}], "n": 42}
+        )
+        other = trove.create_event("s", {"title": "strasse", "urgent": "no", "body": "repairs 42"})
+        self.assert_query({"text": "urgent"}, [note])  # keys don't count
+        self.assert_query({"text": "STRASSE"}, [note, other])  # casefold: ß is ss
+        self.assert_query({"text": "zoë ann"}, [note])
+        self.assert_query({"text": "Repaired, urgent!"}, [note])  # words in any values
+        self.assert_query({"text": "repair"}, [])  # whole words only
+        self.assert_query({"text": "42"}, [other])  # numbers are not strings
+        self.assert_query({"text": "zoë urgent strasse missing"}, [])
+        self.assert_query(
+            {"text": "strasse", "where": [{"path": "n", "op": "exists", "value": False}]}, [other]
+        )
+
+    @pytest.mark.parametrize("text", ["", "  ", "!?-", 5, ["a"]])
+    def test_a_text_without_a_word_is_a_bad_query(self, text):
+        with pytest.raises(QueryError) as caught:
+            trove.query_events({"text": text})
+        assert "text" in [p["field"] for p in caught.value.problems]
 
     def test_combined_query_matches_the_reference(self, dataset):
         self.assert_query(
@@ -1109,3 +1263,142 @@ class FileStorageConformance(BackendFixture):
             "s3://bucket/key", content_type="text/plain", file_id=reference
         )
         assert record.id == reference and self.files.get_file(reference) == record
+
+
+class EventStatisticsConformance(BackendFixture):
+    """An event backend that is an :class:`~trove.storage.base.EventStatistics` answers
+    as counting through ``query_events`` would."""
+
+    EPOCH = datetime(2026, 3, 1, 12, tzinfo=UTC)
+
+    @pytest.fixture
+    def stored(self) -> list[Event]:
+        """Events over four days (two of them near midnight UTC), in several schema
+        versions, producers and schemas; one with an older version."""
+        specs = [
+            (0, "order.placed", "1", "web", {"n": 1}),
+            (0, "order.placed", "2", "api", {"n": 2}),
+            (1, "order.placed", None, "web", {"n": 3}),
+            (1, "note.created", "1", "web", {"n": 4}),
+            (2.49, "note.created", "1", "batch", {"n": 5}),  # 23:45 UTC
+            (2.51, "order.placed", "2", "web", {"n": 6}),  # 00:15 UTC
+        ]
+        events = [
+            storages.events.save_event(
+                Event(
+                    EventId(uuid.uuid4(), 1),
+                    self.EPOCH + timedelta(days=days),
+                    SchemaRef(schema, version),
+                    payload,
+                    producer=producer,
+                )
+            )
+            for days, schema, version, producer, payload in specs
+        ]
+        newer = events[0].with_changes(
+            id=EventId(events[0].uuid, 2), schema=SchemaRef("order.placed", "3"), position=None
+        )
+        storages.events.save_event(newer)
+        return trove.query_events({})
+
+    def expected(self, field: str, events: list[Event]) -> list[tuple[str, int]]:
+        values = {
+            "schema": lambda e: e.schema.id,
+            "producer": lambda e: e.producer,
+            "schemaVersion": lambda e: e.schema.version or "",
+        }[field]
+        counts = Counter(values(event) for event in events)
+        return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+
+    @property
+    def statistics(self) -> EventStatistics:
+        storage = storages.events
+        assert isinstance(storage, EventStatistics)
+        return storage
+
+    def test_the_backend_has_statistics(self):
+        assert isinstance(storages.events, EventStatistics)
+
+    @pytest.mark.parametrize("field", ["schema", "producer", "schemaVersion"])
+    def test_counts_by_field_are_those_of_the_matching_latest_versions(self, stored, field):
+        statistics = self.statistics
+        assert statistics.count_by_field(field, EventQuery()) == self.expected(field, stored)
+        query = EventQuery.parse(
+            {"producer": ["web", "batch"], "where": [{"path": "n", "op": "gte", "value": 3}]}
+        )
+        expected = self.expected(field, query.apply(stored))
+        assert statistics.count_by_field(field, query) == expected
+
+    @pytest.mark.parametrize("zone", ["UTC", "America/New_York", "Asia/Tokyo"])
+    def test_counts_per_day_follow_the_time_zone(self, stored, zone):
+        tz = ZoneInfo(zone)
+        start, end = self.EPOCH - timedelta(days=2), self.EPOCH + timedelta(days=5)
+        expected = Counter(event.created_at.astimezone(tz).date() for event in stored)
+        assert self.statistics.count_per_day(start, end, tz) == dict(expected)
+        narrow = self.statistics.count_per_day(self.EPOCH, self.EPOCH + timedelta(hours=1), tz)
+        assert sum(narrow.values()) == 2
+
+    def test_distinct_values_are_sorted_and_limited(self, stored):
+        assert self.statistics.distinct_values("producer", 100) == ["api", "batch", "web"]
+        assert self.statistics.distinct_values("producer", 2) == ["api", "batch"]
+        assert self.statistics.distinct_values("schema", 100) == ["note.created", "order.placed"]
+
+    def test_schema_versions_in_use(self, stored):
+        assert self.statistics.schema_version_in_use("order.placed", "3")
+        assert self.statistics.schema_version_in_use("note.created", "1")
+        assert not self.statistics.schema_version_in_use("note.created", "2")
+        assert not self.statistics.schema_version_in_use("nothing", "1")
+
+    def test_an_estimate_is_none_or_a_number(self, stored):
+        estimate = self.statistics.estimate_count(EventQuery())
+        assert estimate is None or estimate >= 0
+
+
+class LinkStorageConformance(BackendFixture):
+    """A stand-alone :class:`~trove.storage.base.LinkStorage` (``TROVE["storage"]["links"]``
+    naming its own plugin): what it saves, it answers, in both directions."""
+
+    def test_the_links_role_is_a_link_storage_of_its_own(self):
+        assert isinstance(storages.link_writer, LinkStorage)
+        assert storages.links is not storages.events
+
+    def test_saved_links_are_answered_by_source_version_in_order(self):
+        source, target, other = EventId(uuid.uuid4(), 1), uuid.uuid4(), uuid.uuid4()
+        links = [
+            Link("parent", EventId(target, None), {"why": "é"}),
+            Link("about", EventId(other, 2)),
+            Link("parent", EventId(other, None)),
+        ]
+        for link in links:
+            storages.link_writer.save_link(source, link)
+        storages.link_writer.save_link(EventId(source.id, 2), Link("parent", EventId(target, 1)))
+        assert storages.links.get_links(source) == links
+        assert storages.links.get_links(source, type="parent") == [links[0], links[2]]
+        assert storages.links.get_links(EventId(source.id, 2)) == [
+            Link("parent", EventId(target, 1))
+        ]
+        assert storages.links.get_links(EventId(uuid.uuid4(), 1)) == []
+
+    def test_backlinks_name_every_source_version(self):
+        target = uuid.uuid4()
+        first, second = EventId(uuid.uuid4(), 1), EventId(uuid.uuid4(), 3)
+        storages.link_writer.save_link(first, Link("parent", EventId(target, None)))
+        storages.link_writer.save_link(second, Link("ref", EventId(target, 2)))
+        storages.link_writer.save_link(second, Link("ref", EventId(uuid.uuid4(), None)))
+        found = storages.links.get_backlinks(target)
+        assert sorted((source.id, source.version, link.type) for source, link in found) == sorted(
+            [(first.id, 1, "parent"), (second.id, 3, "ref")]
+        )
+        assert [source for source, _ in storages.links.get_backlinks(target, type="ref")] == [
+            second
+        ]
+        assert storages.links.get_backlinks(uuid.uuid4()) == []
+
+    def test_events_written_through_trove_keep_their_links_there(self):
+        parent = trove.create_event("s", {"n": 1})
+        child = trove.create_event(
+            "s", {"n": 2}, links=[{"type": "parent", "targetEvent": {"id": str(parent.uuid)}}]
+        )
+        assert [link.type for link in storages.links.get_links(child.id)] == ["parent"]
+        assert [source for source, _ in storages.links.get_backlinks(parent.uuid)] == [child.id]
+        assert [e.uuid for e in trove.get_backlinks(parent.uuid)] == [child.uuid]

@@ -37,6 +37,7 @@ from eventsourcing.domain import Aggregate
 from benchmarks.measure import alternating, seconds
 from benchmarks.report import figure
 from benchmarks.routers import schema_registry_on
+from trove.query import payload_words
 
 SCHEMA_ID = "bench.document"
 SCHEMA_VERSION = "1.0"
@@ -61,7 +62,7 @@ PRODUCER = "bench"
 CHECKPOINT = "PRAGMA wal_checkpoint(TRUNCATE)"
 COLUMNS = (
     "event_id, version, is_latest, created_at, producer, schema_id, schema_version, "
-    "payload, metadata, files, links, position"
+    "payload, metadata, files, links, position, words"
 )
 #: The raw references number their rows from a counter in this process (no lock: one
 #: writer), as the position column needs; Trove's own writers serialise on a counter row.
@@ -173,13 +174,14 @@ def sqlite_row(p: dict[str, Any]) -> tuple:
         "[]",
         "[]",
         next(_positions),
+        " ".join(payload_words(p)),
     )
 
 
 class RawSQLite:
     """``sqlite3`` on the same file as ``storage-sqlite``, with its durability settings."""
 
-    insert = f"INSERT INTO trove_event ({COLUMNS}) VALUES ({', '.join(['?'] * 12)})"
+    insert = f"INSERT INTO trove_event ({COLUMNS}) VALUES ({', '.join(['?'] * 13)})"
 
     def __init__(self, path: Path) -> None:
         import sqlite3
@@ -237,13 +239,14 @@ def postgres_row(p: dict[str, Any]) -> tuple:
         Jsonb([]),
         Jsonb([]),
         next(_positions),
+        " ".join(payload_words(p)),
     )
 
 
 class RawPostgreSQL:
     """``psycopg`` on the same database and table as ``storage-orm``."""
 
-    insert = f"INSERT INTO trove_event ({COLUMNS}) VALUES ({', '.join(['%s'] * 12)})"
+    insert = f"INSERT INTO trove_event ({COLUMNS}) VALUES ({', '.join(['%s'] * 13)})"
 
     def __init__(self, url: str) -> None:
         import psycopg

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -28,19 +27,12 @@ import pytest
 import requests
 from django.conf import settings
 
+from tests.servers import BASE_ENV, free_port
+
 from .conftest import require
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "feed-Pass-9-writer"
-BASE_ENV = {
-    k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "TROVE_", "DATABASE_URL"))
-}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Project:

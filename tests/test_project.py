@@ -3,7 +3,6 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -12,6 +11,8 @@ import uuid
 from pathlib import Path
 
 import pytest
+
+from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SAFE_ENV = {
@@ -181,12 +182,6 @@ def test_createsuperuser_noinput_and_bootstrap_admin(tmp_path):
         "print(sorted(User.objects.values_list('username', flat=True)))",
     )
     assert out.strip().endswith("['admin', 'ops']")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_runserver_serves_the_admin_login(tmp_path):

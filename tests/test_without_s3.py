@@ -17,6 +17,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from tests.servers import free_port
 from tests.test_project import ROOT, SAFE_ENV
 
 #: Run manage.py with the S3 packages made unimportable (``-c`` code, argv from the caller).
@@ -55,12 +56,6 @@ def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
         text=True,
         timeout=120,
     )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def request(url: str, body: dict | None = None) -> tuple[int, bytes]:

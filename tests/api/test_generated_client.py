@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -26,17 +24,10 @@ from types import SimpleNamespace
 import pytest
 import requests
 
+from tests.servers import BASE_ENV, free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = "trove_generated_client"
-BASE_ENV = {
-    k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "TROVE_", "DATABASE_URL"))
-}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def generator() -> str:

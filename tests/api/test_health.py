@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import requests
 from rest_framework.test import APIClient
 
 from tests.api.conftest import MEMORY, use_storage
+from tests.servers import free_port
 from trove.storage.handler import storages
 
 pytestmark = pytest.mark.django_db(databases="__all__")
@@ -56,12 +56,6 @@ def test_a_file_directory_that_cannot_be_made_is_unavailable(settings, tmp_path,
     assert str(tmp_path) not in text, "no path is revealed"
     assert any("files storage is unavailable" in r.getMessage() for r in caplog.records)
     storages.close_all()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_an_event_database_that_refuses_connections_is_unavailable(tmp_path):

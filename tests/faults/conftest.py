@@ -14,7 +14,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +28,7 @@ import pytest
 import requests
 
 from tests.conftest import require
+from tests.servers import free_port
 from trove.testing.seaweedfs import SeaweedFSServer, weed_unavailable_reason
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,12 +54,6 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.section("faults: acknowledged events checked and lost")
         for line in FIGURES:
             terminalreporter.write_line(line)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def postgres_reachable() -> str | None:

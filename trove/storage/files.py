@@ -25,6 +25,7 @@ or the bucket and endpoint.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import io
 import json
 import logging
@@ -54,7 +55,7 @@ from trove.exceptions import (
     TroveError,
 )
 from trove.storage.base import FileStorage, StoredFile
-from trove.storage.spool import OverlappedSha256, SpooledUpload
+from trove.storage.spool import STALE_AFTER, OverlappedSha256, SpooledUpload, remove_stale_spools
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +87,7 @@ class DjangoFileStorage(FileStorage):
         # Building a Django storage connects nowhere, so ``manage.py check`` (which builds
         # plugins) reports the storage's own configuration errors too.
         self.storage = self.make_storage()
+        self._stale_uploads_removed = False
 
     def make_storage(self) -> Storage:
         """The Django storage that holds the bytes; subclasses build their own."""
@@ -154,6 +156,11 @@ class DjangoFileStorage(FileStorage):
         """Where incoming bytes wait while they are hashed (``None``: the system default)."""
         return settings.FILE_UPLOAD_TEMP_DIR
 
+    def remove_stale_uploads(self) -> None:
+        """Remove what uploads of processes killed long ago left (their spools); the first
+        upload of each storage instance calls it."""
+        remove_stale_spools(self.spool_directory())
+
     def new_spool(self) -> SpooledUpload:
         """A temporary file for incoming bytes, in :meth:`spool_directory`."""
         return SpooledUpload(self.spool_directory())
@@ -210,6 +217,9 @@ class DjangoFileStorage(FileStorage):
     ) -> StoredFile:
         label = f"file {filename!r}" if filename else "a file"
         with self.errors_translated(f"receive {label}"):
+            if not self._stale_uploads_removed:
+                self._stale_uploads_removed = True
+                self.remove_stale_uploads()
             spool = self.new_spool()
         with spool:
             digest, size = self._receive(content, spool, label, max_size)
@@ -621,6 +631,24 @@ class S3FileStorage(DjangoFileStorage):
                 extra_args={"ContentType": "application/octet-stream"},
             )
             future.result()
+
+    def remove_stale_uploads(self) -> None:
+        """Also abort the multipart uploads of blobs begun :data:`STALE_AFTER` seconds ago
+        or more: a killed process never completed them, and S3 keeps (and bills) their
+        parts until aborted. Best effort: without ``s3:ListBucketMultipartUploads`` it is
+        left to a lifecycle rule (``AbortIncompleteMultipartUpload``)."""
+        super().remove_stale_uploads()
+        cutoff = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=STALE_AFTER)
+        try:
+            pages = self.client.get_paginator("list_multipart_uploads")
+            for page in pages.paginate(Bucket=self.bucket, Prefix=self.key("blobs/")):
+                for upload in page.get("Uploads", []):
+                    if upload["Initiated"] < cutoff:
+                        self.client.abort_multipart_upload(
+                            Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                        )
+        except Exception as error:
+            logger.info("Left stale multipart uploads in %s: %s", self.describe(), error)
 
     def write_small(self, name: str, data: bytes) -> None:
         content_type = "application/json" if name.endswith(".json") else "text/plain"

@@ -7,6 +7,9 @@ cache, so each chunk is hashed on a second thread while the next one is read and
 (``hashlib`` releases the GIL for large buffers, as file reads and writes do). At most
 :attr:`OverlappedSha256.depth` chunks wait between the two threads: memory stays flat
 whatever the size.
+
+A process killed mid-upload leaves its spool behind, never a visible file: the storage's
+first upload in a process removes such spools once they are :data:`STALE_AFTER` old.
 """
 
 from __future__ import annotations
@@ -16,10 +19,27 @@ import contextlib
 import hashlib
 import os
 import tempfile
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
 
 from django.core.files import File
+
+#: Seconds since a spool was last written after which its upload is surely dead.
+STALE_AFTER = 24 * 3600
+
+
+def remove_stale_spools(directory: str | None) -> None:
+    """Delete the spools in ``directory`` (the system's temporary directory if ``None``)
+    that nothing has written to for :data:`STALE_AFTER` seconds: processes killed
+    mid-upload left them. Best effort: a spool that cannot be removed now stays."""
+    cutoff = time.time() - STALE_AFTER
+    with contextlib.suppress(OSError), os.scandir(directory or tempfile.gettempdir()) as entries:
+        for entry in entries:
+            if entry.name.startswith("trove-") and entry.name.endswith(".upload"):
+                with contextlib.suppress(OSError):
+                    if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < cutoff:
+                        os.unlink(entry.path)
 
 
 class SpooledUpload(File):

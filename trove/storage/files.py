@@ -12,10 +12,12 @@ Layout inside the storage (under the S3 ``prefix``, if any):
     removed after the record, so undoing one failed write never deletes bytes that another
     write of the same content, even a concurrent one, still needs.
 
-Incoming bytes are counted and hashed while they are spooled, chunk by chunk, to a
-temporary file; only then is the content's name known. The file system then moves the
-spool into place (an atomic rename) and S3 uploads it by path in multipart chunks, so
-memory stays flat whatever the size. Reading streams as well.
+Incoming bytes are read once: counted, written to a temporary file (a spool) and hashed
+on a second thread, chunk by chunk (:mod:`trove.storage.spool`); only then is the
+content's name known. The file system spools inside the store and publishes the spool
+itself: fsync, an atomic rename, fsync of the directory. S3 uploads the spool by path in
+multipart chunks, as boto3's ``upload_file`` does, so the object appears whole or not at
+all. Memory stays flat whatever the size; reading streams as well.
 
 Native errors are translated here, at the boundary: a missing file is ``None`` or
 ``NotFound``, an unreachable or broken store is ``StorageUnavailable`` naming the directory
@@ -157,8 +159,8 @@ class DjangoFileStorage(FileStorage):
         return settings.FILE_UPLOAD_TEMP_DIR
 
     def remove_stale_uploads(self) -> None:
-        """Remove what uploads of processes killed long ago left (their spools); the first
-        upload of each storage instance calls it."""
+        """Remove what uploads of processes killed long ago left (their spools); called
+        after the first file each storage instance stores."""
         remove_stale_spools(self.spool_directory())
 
     def new_spool(self) -> SpooledUpload:
@@ -217,9 +219,6 @@ class DjangoFileStorage(FileStorage):
     ) -> StoredFile:
         label = f"file {filename!r}" if filename else "a file"
         with self.errors_translated(f"receive {label}"):
-            if not self._stale_uploads_removed:
-                self._stale_uploads_removed = True
-                self.remove_stale_uploads()
             spool = self.new_spool()
         with spool:
             digest, size = self._receive(content, spool, label, max_size)
@@ -242,6 +241,9 @@ class DjangoFileStorage(FileStorage):
                 except BaseException:
                     self._discard(record, delete_content=new_content)
                     raise
+        if not self._stale_uploads_removed:  # once the store has proved it answers
+            self._stale_uploads_removed = True
+            self.remove_stale_uploads()
         return StoredFile(record, new_content)
 
     def _receive(

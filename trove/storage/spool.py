@@ -8,8 +8,8 @@ cache, so each chunk is hashed on a second thread while the next one is read and
 :attr:`OverlappedSha256.depth` chunks wait between the two threads: memory stays flat
 whatever the size.
 
-A process killed mid-upload leaves its spool behind, never a visible file: the storage's
-first upload in a process removes such spools once they are :data:`STALE_AFTER` old.
+A process killed mid-upload leaves its spool behind, never a visible file: once a storage
+has stored its first file in a process, it removes spools :data:`STALE_AFTER` old.
 """
 
 from __future__ import annotations
@@ -24,6 +24,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
 
 from django.core.files import File
+
+#: Writes a file's data to disk (macOS has no ``fdatasync``; ``fsync`` does that and more).
+_FLUSH = getattr(os, "fdatasync", os.fsync)
 
 #: Seconds since a spool was last written after which its upload is surely dead.
 STALE_AFTER = 24 * 3600
@@ -50,13 +53,13 @@ class SpooledUpload(File):
     moved away.
 
     A spool that will become the stored bytes themselves (``write_behind``, on the file
-    system) starts writing them to disk on a second thread every :attr:`write_behind`
-    bytes, while more arrive: the ``fsync`` of :meth:`sync` then finds little left to
-    write, instead of the whole file after the last byte.
+    system) starts writing them to disk on a second thread every
+    :attr:`write_behind_every` bytes, while more arrive: the ``fsync`` of :meth:`sync`
+    then finds little left to write, instead of the whole file after the last byte.
     """
 
     #: Bytes written between two background flushes of a ``write_behind`` spool.
-    write_behind = 16 * 1024 * 1024
+    write_behind_every = 16 * 1024 * 1024
 
     def __init__(self, directory: str | None, *, write_behind: bool = False) -> None:
         handle = tempfile.NamedTemporaryFile(
@@ -74,9 +77,9 @@ class SpooledUpload(File):
         written: int = self.file.write(data)
         if self._flusher is not None:
             self._unflushed += written
-            if self._unflushed >= self.write_behind and self._flush_done():
+            if self._unflushed >= self.write_behind_every and self._flush_done():
                 self.file.flush()
-                self._flushing = self._flusher.submit(os.fdatasync, self.file.fileno())
+                self._flushing = self._flusher.submit(_FLUSH, self.file.fileno())
                 self._unflushed = 0
         return written
 

@@ -4,14 +4,19 @@ One file of random bytes (256 MB quick, 1 GB full) is uploaded and downloaded
 
 - on S3 (a SeaweedFS server started for the run): through Trove
   (``trove.create_event(..., files=[NewFile(open(path, "rb"))])`` then ``trove.open_file``
-  read in chunks) against boto3 directly (``upload_file`` / ``download_fileobj``);
+  read in chunks) against boto3 directly (``upload_file`` / ``download_fileobj``), both
+  with boto3's default ``TransferConfig`` (multipart above 8 MiB, 8 MiB parts, 10 threads);
 - on the local file system: through Trove (``storage-file-system``) against a raw
-  chunked file copy.
+  chunked file copy made as durable as Trove makes its files (``fsync`` of the file and of
+  its directory), and a raw chunked read.
 
-Each transfer runs in a child process of its own, so that its peak RSS (``ru_maxrss``)
+Each transfer runs in a child process of its own, so that its peak RSS (``VmHWM``)
 belongs to that transfer alone; "RSS growth" is that peak minus the RSS just before the
 transfer began, which leaves out what importing Django or boto3 costs. Trove's upload
-figure includes hashing the bytes and spooling them to a temporary file first.
+figure includes reading the source, hashing the bytes and spooling them to a temporary
+file. Trove and its reference run in alternation for :data:`ROUNDS` rounds (the order
+swapped every round), each round into a fresh directory, prefix or key, so that no upload
+finds its bytes already stored; every figure is the median of its rounds.
 
 Run it with the benchmark runner, or alone: ``python -m benchmarks.files [--full]``.
 """
@@ -22,6 +27,7 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,6 +37,8 @@ from typing import Any
 
 BUCKET = "trove-bench"
 CHUNK = 1024 * 1024
+#: Rounds of every transfer and its reference (fewer in full mode: 1 GB takes a while).
+ROUNDS = {False: 5, True: 3}
 ROOT = Path(__file__).resolve().parent.parent
 
 #: (store, direction) → (Trove's scenario, the reference scenario, how the reference is named)
@@ -41,7 +49,7 @@ COMPARISONS = {
         "boto3-download",
         "boto3 download_fileobj",
     ),
-    ("file system", "upload"): ("trove-fs-upload", "copy-upload", "raw file copy"),
+    ("file system", "upload"): ("trove-fs-upload", "copy-upload", "raw file copy + fsync"),
     ("file system", "download"): ("trove-fs-download", "copy-download", "raw file read"),
 }
 
@@ -57,6 +65,9 @@ def run(full: bool) -> list[dict[str, Any]]:
         with open(source, "wb") as handle:
             for _ in range(size_mb):
                 handle.write(os.urandom(CHUNK))
+            # On disk before the first figure: its write-back must not land in a measurement.
+            handle.flush()
+            os.fsync(handle.fileno())
         common = {
             "source": str(source),
             "work": work,
@@ -67,14 +78,23 @@ def run(full: bool) -> list[dict[str, Any]]:
                 "region": s3.region,
             },
         }
-        results: dict[str, dict[str, Any]] = {}
-        for store_direction in COMPARISONS:
-            trove_scenario, reference_scenario, _ = COMPARISONS[store_direction]
-            for scenario in (reference_scenario, trove_scenario):
-                previous = results.get(scenario.replace("download", "upload"), {})
-                results[scenario] = _in_child(
-                    {**common, "scenario": scenario, "file_id": previous.get("file_id")}
-                )
+        results: dict[str, list[dict[str, Any]]] = {}
+        for round_ in range(ROUNDS[full]):
+            for trove_scenario, reference_scenario, _ in COMPARISONS.values():
+                pair = (reference_scenario, trove_scenario)
+                for scenario in pair if round_ % 2 == 0 else reversed(pair):
+                    upload = results.get(scenario.replace("download", "upload"), [{}])[-1]
+                    results.setdefault(scenario, []).append(
+                        _in_child(
+                            {
+                                **common,
+                                "scenario": scenario,
+                                "round": round_,
+                                "file_id": upload.get("file_id"),
+                            }
+                        )
+                    )
+            _remove_round(work, s3, round_)
     rows = []
     for (store, direction), (trove_scenario, reference_scenario, reference) in COMPARISONS.items():
         ours, theirs = results[trove_scenario], results[reference_scenario]
@@ -87,13 +107,24 @@ def run(full: bool) -> list[dict[str, Any]]:
             rows.append(
                 {
                     "name": f"{label}: {metric}",
-                    "value": round(value(ours), 1),
+                    "value": round(statistics.median(map(value, ours)), 1),
                     "unit": unit,
                     "reference": reference,
-                    "reference_value": round(value(theirs), 1),
+                    "reference_value": round(statistics.median(map(value, theirs)), 1),
                 }
             )
     return rows
+
+
+def _remove_round(work: str, s3: Any, round_: int) -> None:
+    """Delete what a round stored, so that a full run does not hold gigabytes of copies."""
+    shutil.rmtree(Path(work) / f"trove-files-{round_}", ignore_errors=True)
+    (Path(work) / f"copy-{round_}.bin").unlink(missing_ok=True)
+    client = s3.client()
+    for prefix in (f"trove-{round_}/", f"boto3/{round_}."):
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
+            for item in page.get("Contents", []):
+                client.delete_object(Bucket=BUCKET, Key=item["Key"])
 
 
 def _in_child(spec: dict[str, Any]) -> dict[str, Any]:
@@ -178,11 +209,11 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
                     "endpointUrl": s3["endpoint"],
                     "accessKeyId": s3["access_key"],
                     "secretAccessKey": s3["secret_key"],
-                    "prefix": "trove",
+                    "prefix": f"trove-{spec['round']}",
                 },
             }
         else:
-            directory = os.path.join(spec["work"], "trove-files")
+            directory = os.path.join(spec["work"], f"trove-files-{spec['round']}")
             files = {"plugin": "storage-file-system", "options": {"directory": directory}}
         _setup_trove(files)
         import trove
@@ -192,6 +223,7 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
         getattr(storages.files, "client", None)
     elif scenario.startswith("boto3-"):
         client = _s3_client(s3)
+    key, copy = f"boto3/{spec['round']}.bin", Path(spec["work"]) / f"copy-{spec['round']}.bin"
     result: dict[str, Any] = {"rss_before_mb": _rss_mb()}
     started = time.perf_counter()
     if scenario.endswith("-upload") and scenario.startswith("trove-"):
@@ -204,15 +236,22 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
         with trove.open_file(spec["file_id"]) as stream:
             _drain(stream)
     elif scenario == "boto3-upload":
-        client.upload_file(source, BUCKET, "boto3/source.bin")
+        client.upload_file(source, BUCKET, key)
     elif scenario == "boto3-download":
         with open(os.devnull, "wb") as sink:
-            client.download_fileobj(BUCKET, "boto3/source.bin", sink)
+            client.download_fileobj(BUCKET, key, sink)
     elif scenario == "copy-upload":
-        with open(source, "rb") as src, open(Path(spec["work"]) / "copy.bin", "wb") as dst:
+        with open(source, "rb") as src, open(copy, "wb") as dst:
             shutil.copyfileobj(src, dst, CHUNK)
+            dst.flush()
+            os.fsync(dst.fileno())
+        directory = os.open(copy.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
     elif scenario == "copy-download":
-        with open(Path(spec["work"]) / "copy.bin", "rb") as stream:
+        with open(copy, "rb") as stream:
             _drain(stream)
     else:
         raise ValueError(f"Unknown scenario {scenario!r}.")

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -35,11 +38,34 @@ def refuse(**kwargs):
     raise RuntimeError("receiver refused")
 
 
+MiB = 1024 * 1024
+
+
+class DroppedUpload:
+    """A client that sends ``mebibytes`` of distinct bytes, then drops the connection."""
+
+    def __init__(self, mebibytes: int) -> None:
+        self.left = mebibytes
+
+    def read(self, size: int = -1) -> bytes:
+        if not self.left:
+            raise ConnectionResetError("the client went away")
+        self.left -= 1
+        return os.urandom(MiB)
+
+
 class LeavesNothingBehind(BackendFixture):
     """Subclasses configure the store (``trove_storage``) and list it (``stored_names``)."""
 
     def stored_names(self) -> set[str]:
         raise NotImplementedError("Every object (file or key) the file store holds.")
+
+    @pytest.fixture(autouse=True)
+    def _spool_directory(self, settings, tmp_path):
+        """Spools that do not live in the store (S3's) go where the tests can see them."""
+        self.spool_directory = tmp_path / "spools"
+        self.spool_directory.mkdir()
+        settings.FILE_UPLOAD_TEMP_DIR = str(self.spool_directory)
 
     @pytest.fixture
     def earlier(self):
@@ -55,10 +81,12 @@ class LeavesNothingBehind(BackendFixture):
             trove.NewFile(fresh, "text/plain", "new.txt"),
         ]
 
-    def assert_nothing_new(self, earlier, fresh: bytes) -> None:
+    def assert_nothing_new(self, earlier, fresh: bytes | None) -> None:
         event, before = earlier
         assert self.stored_names() == before
-        assert not storages.files.content_exists(digest(fresh))
+        assert list(self.spool_directory.iterdir()) == []
+        if fresh is not None:
+            assert not storages.files.content_exists(digest(fresh))
         with trove.open_file(event.files[0].id) as stream:
             assert stream.read() == SHARED
         assert [e.uuid for e in trove.query_events({})] == [event.uuid]
@@ -117,6 +145,52 @@ class LeavesNothingBehind(BackendFixture):
         with pytest.raises(FileTooLarge, match="limit of 100 bytes"):
             trove.create_event("doc", {}, files=[*files, trove.NewFile(b"x" * 101, filename="big")])
         self.assert_nothing_new(earlier, fresh)
+
+    def test_a_client_dropping_half_way_through_a_large_upload(self, earlier):
+        files = [trove.NewFile(SHARED, "text/plain", "again.txt"), trove.NewFile(DroppedUpload(9))]
+        with pytest.raises(ConnectionResetError):
+            trove.create_event("doc", {}, files=files)
+        self.assert_nothing_new(earlier, None)
+
+    def test_a_large_file_with_a_wrong_hash(self, earlier):
+        data = os.urandom(9 * MiB + 5)
+        with pytest.raises(FileIntegrityError, match=digest(data)):
+            trove.create_event("doc", {}, files=[trove.NewFile(data, hash=digest(b"other"))])
+        self.assert_nothing_new(earlier, data)
+
+    def test_a_large_file_over_the_size_limit(self, earlier, settings):
+        settings.TROVE = {**settings.TROVE, "max_file_size": 5 * MiB}
+        with pytest.raises(FileTooLarge):
+            trove.create_event("doc", {}, files=[trove.NewFile(DroppedUpload(9))])
+        self.assert_nothing_new(earlier, None)
+
+    def test_concurrent_writes_of_the_same_new_bytes(self):
+        """Writers racing with the same new bytes all keep them; undoing every write, also
+        at once, leaves nothing."""
+        files = storages.files
+        before = self.stored_names()
+        data = os.urandom(3 * MiB + 1)
+        start = threading.Barrier(4)
+
+        def save(_):
+            start.wait()
+            return files.save_file(io.BytesIO(data), content_type="x/y").record
+
+        def undo(record):
+            start.wait()
+            files.delete_file(record.id, delete_content=True)
+
+        with ThreadPoolExecutor(4) as pool:
+            records = list(pool.map(save, range(4)))
+        assert {record.hash for record in records} == {digest(data)}
+        for record in records:
+            with files.open_file(record.id) as stream:
+                assert stream.read() == data
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(undo, records))
+        assert not files.content_exists(digest(data))
+        assert self.stored_names() == before
+        assert list(self.spool_directory.iterdir()) == []
 
     def test_undoing_one_write_keeps_bytes_a_concurrent_write_holds(self):
         """Two overlapping writes of the same new bytes both found them absent; the one

@@ -3,15 +3,84 @@ by default, and any Django storage by dotted path."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
 
 import pytest
 
-from trove.exceptions import FileTooLarge
+from trove.exceptions import FileTooLarge, StorageUnavailable
 from trove.storage.files import FileSystemFileStorage
 from trove.storage.handler import storages
 from trove.testing.conformance import BackendFixture, FileStorageConformance
+
+#: A process that stores a file from a client that sends 40 MiB, then stalls.
+STALLED_UPLOAD = textwrap.dedent(
+    """
+    import os, sys, time
+    import django
+    from django.conf import settings
+
+    settings.configure(INSTALLED_APPS=["trove"], USE_TZ=True)
+    django.setup()
+    from trove.storage.files import FileSystemFileStorage
+
+    class Stalls:
+        sent = 0
+
+        def read(self, size=-1):
+            if self.sent == 40:
+                time.sleep(120)
+            self.sent += 1
+            return os.urandom(1024 * 1024)
+
+    FileSystemFileStorage(directory=sys.argv[1]).save_file(Stalls(), content_type="x/y")
+    """
+)
+
+
+def files_under(directory: Path) -> dict[str, int]:
+    """Every file under ``directory`` by relative name, with its size."""
+    return {
+        path.relative_to(directory).as_posix(): path.stat().st_size
+        for path in directory.rglob("*")
+        if path.is_file()
+    }
+
+
+def test_a_process_killed_mid_upload_leaves_only_a_spool_which_is_later_removed(tmp_path):
+    directory = tmp_path / "files"
+    child = subprocess.Popen(
+        [sys.executable, "-c", STALLED_UPLOAD, str(directory)], cwd=Path(__file__).parent.parent
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while sum(files_under(directory).values()) < 40 * 1024 * 1024:
+            assert child.poll() is None and time.monotonic() < deadline, "upload never got going"
+            time.sleep(0.05)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    [(spool, size)] = files_under(directory).items()
+    assert spool.startswith("incoming/") and size == 40 * 1024 * 1024
+
+    day_old = time.time() - 2 * 24 * 3600
+    os.utime(directory / spool, (day_old, day_old))
+    files = FileSystemFileStorage(directory=str(directory))
+    record = files.save_file(io.BytesIO(b"after"), content_type="text/plain").record
+    hexdigest = record.hash.removeprefix("sha256:")
+    assert set(files_under(directory)) == {
+        f"blobs/sha256/{hexdigest[:2]}/{hexdigest}",
+        f"records/{record.id.hex[:2]}/{record.id}.json",
+        f"refs/sha256/{hexdigest[:2]}/{hexdigest}/{record.id}",
+    }
 
 
 class TestFileSystemStorage(BackendFixture):
@@ -39,6 +108,28 @@ class TestFileSystemStorage(BackendFixture):
         assert again.new_content
         with storages.files.open_file(first.id) as stream:
             assert stream.read() == data
+
+    def test_bytes_the_disk_failed_to_write_never_become_visible(self, monkeypatch):
+        """The fsync before the rename reports a failed write-back: the blob was never
+        named (so a crash then could not have left it either), the marker is undone and the
+        spool removed."""
+        real_fsync, named_while_syncing = os.fsync, []
+
+        def failing_fsync(descriptor):
+            if os.fstat(descriptor).st_size >= 2 * 1024 * 1024:
+                named_while_syncing.extend(files_under(self.directory))
+                raise OSError(errno.EIO, "Input/output error")
+            real_fsync(descriptor)
+
+        monkeypatch.setattr(os, "fsync", failing_fsync)
+        data = os.urandom(3 * 1024 * 1024)
+        with pytest.raises(StorageUnavailable, match="Input/output error"):
+            storages.files.save_file(io.BytesIO(data), content_type="x/y")
+        assert not [name for name in named_while_syncing if name.startswith("blobs/")]
+        assert files_under(self.directory) == {}
+        monkeypatch.setattr(os, "fsync", real_fsync)
+        stored = storages.files.save_file(io.BytesIO(data), content_type="x/y")
+        assert stored.new_content
 
     def test_no_spooled_upload_is_left_behind(self):
         storages.files.save_file(io.BytesIO(b"kept"), content_type="text/plain")

@@ -7,14 +7,22 @@ outage test starts a second server of its own, so this one stays up.
 from __future__ import annotations
 
 import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from botocore.exceptions import EndpointConnectionError
 
 import trove
 from tests.conftest import require
@@ -96,6 +104,11 @@ class TestS3LeavesNothingBehind(OnSeaweedFS, LeavesNothingBehind):
 
 
 class TestS3Storage(OnSeaweedFS):
+    @pytest.fixture(autouse=True)
+    def _spools(self, tmp_path):
+        self.spool_directory = tmp_path / "spools"
+        self.spool_directory.mkdir()
+
     def test_objects_live_under_the_prefix_by_content_hash(self):
         event = trove.create_event("doc", {}, files=[trove.NewFile(b"hello", "text/plain")])
         [record] = event.files
@@ -153,6 +166,35 @@ class TestS3Storage(OnSeaweedFS):
         assert self.stored_names() == set()
         assert trove.count_events() == 0
 
+    def test_an_upload_failing_half_way_leaves_no_object_and_no_open_upload(self, settings):
+        """The store drops the second part of a multipart upload: nothing becomes visible,
+        the multipart upload is aborted and the local spool removed."""
+        settings.FILE_UPLOAD_TEMP_DIR = str(self.spool_directory)
+        before = trove.create_event("doc", {}, files=[trove.NewFile(b"before", "text/plain")])
+        names = self.stored_names()
+        parts = []
+
+        def drop_the_second_part(**kwargs):
+            parts.append(kwargs)
+            if len(parts) == 2:
+                raise EndpointConnectionError(endpoint_url=self.server.endpoint_url)
+
+        events = storages.files.client.meta.events
+        events.register("before-call.s3.UploadPart", drop_the_second_part)
+        try:
+            with pytest.raises(StorageUnavailable):
+                trove.create_event("doc", {}, files=[trove.NewFile(os.urandom(20 * 2**20))])
+        finally:
+            events.unregister("before-call.s3.UploadPart", drop_the_second_part)
+        assert len(parts) >= 2
+        assert self.stored_names() == names
+        uploads = self.server.client().list_multipart_uploads(
+            Bucket=BUCKET, Prefix=self.options["prefix"] + "/"
+        )
+        assert uploads.get("Uploads", []) == []
+        assert list(self.spool_directory.iterdir()) == []
+        assert [e.uuid for e in trove.query_events({})] == [before.uuid]
+
     def test_downloads_stream_without_fetching_the_whole_object(self):
         data = bytes(range(256)) * (12 * 4096)  # 12 MB
         stored = storages.files.save_file(io.BytesIO(data), content_type="x/y")
@@ -161,6 +203,64 @@ class TestS3Storage(OnSeaweedFS):
             assert stream.read(5) == data[:5]
             rest = b"".join(iter(lambda: stream.read(1024 * 1024), b""))
         assert data[:5] + rest == data
+
+
+#: A process that stores 40 MiB on S3 and stalls on the second part of the upload.
+STALLED_UPLOAD = textwrap.dedent(
+    """
+    import io, json, os, sys, time
+    import django
+    from django.conf import settings
+
+    options, spools = json.loads(sys.argv[1]), sys.argv[2]
+    settings.configure(INSTALLED_APPS=["trove"], USE_TZ=True, FILE_UPLOAD_TEMP_DIR=spools)
+    django.setup()
+    from trove.storage.files import S3FileStorage
+
+    files, parts = S3FileStorage(**options), []
+
+    def stall_on_the_second_part(**kwargs):
+        parts.append(kwargs)
+        if len(parts) == 2:
+            time.sleep(120)
+
+    files.client.meta.events.register("before-call.s3.UploadPart", stall_on_the_second_part)
+    files.save_file(io.BytesIO(os.urandom(40 * 1024 * 1024)), content_type="x/y")
+    """
+)
+
+
+def test_a_process_killed_mid_upload_leaves_nothing_visible_and_is_cleaned_up(
+    s3_server, tmp_path, settings, monkeypatch
+):
+    """Only the marker written before the bytes remains visible; the open multipart upload
+    and the spool are removed by a later process once they are old enough (made instant
+    here)."""
+    options, spools = s3_options(s3_server), tmp_path / "spools"
+    spools.mkdir()
+    client, prefix = s3_server.client(), options["prefix"] + "/"
+    child = subprocess.Popen(
+        [sys.executable, "-c", STALLED_UPLOAD, json.dumps(options), str(spools)],
+        cwd=Path(__file__).parent.parent,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not client.list_multipart_uploads(Bucket=BUCKET, Prefix=prefix).get("Uploads"):
+            assert child.poll() is None and time.monotonic() < deadline, "upload never began"
+            time.sleep(0.05)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    keys = [o["Key"] for o in client.list_objects_v2(Bucket=BUCKET, Prefix=prefix)["Contents"]]
+    assert [key.removeprefix(prefix).split("/")[0] for key in keys] == ["refs"]
+    assert len(list(spools.iterdir())) == 1
+
+    monkeypatch.setattr("trove.storage.files.STALE_AFTER", 0)
+    monkeypatch.setattr("trove.storage.spool.STALE_AFTER", 0)
+    settings.FILE_UPLOAD_TEMP_DIR = str(spools)
+    S3FileStorage(**options).save_file(io.BytesIO(b"after"), content_type="text/plain")
+    assert client.list_multipart_uploads(Bucket=BUCKET, Prefix=prefix).get("Uploads", []) == []
+    assert list(spools.iterdir()) == []
 
 
 class TestS3Credentials(BackendFixture):

@@ -12,10 +12,12 @@ Layout inside the storage (under the S3 ``prefix``, if any):
     removed after the record, so undoing one failed write never deletes bytes that another
     write of the same content, even a concurrent one, still needs.
 
-Incoming bytes are counted and hashed while they are spooled, chunk by chunk, to a
-temporary file; only then is the content's name known. The file system then moves the
-spool into place (an atomic rename) and S3 uploads it by path in multipart chunks, so
-memory stays flat whatever the size. Reading streams as well.
+Incoming bytes are read once: counted, written to a temporary file (a spool) and hashed
+on a second thread, chunk by chunk (:mod:`trove.storage.spool`); only then is the
+content's name known. The file system spools inside the store and publishes the spool
+itself: fsync, an atomic rename, fsync of the directory. S3 uploads the spool by path in
+multipart chunks, as boto3's ``upload_file`` does, so the object appears whole or not at
+all. Memory stays flat whatever the size; reading streams as well.
 
 Native errors are translated here, at the boundary: a missing file is ``None`` or
 ``NotFound``, an unreachable or broken store is ``StorageUnavailable`` naming the directory
@@ -25,20 +27,18 @@ or the bucket and endpoint.
 from __future__ import annotations
 
 import contextlib
-import hashlib
+import datetime
 import io
 import json
 import logging
 import os
 import re
-import tempfile
 import uuid
 from collections.abc import Iterator
 from typing import Any, BinaryIO, ClassVar
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, Storage
 from django.utils.module_loading import import_string
@@ -57,35 +57,11 @@ from trove.exceptions import (
     TroveError,
 )
 from trove.storage.base import FileStorage, StoredFile
+from trove.storage.spool import STALE_AFTER, OverlappedSha256, SpooledUpload, remove_stale_spools
 
 logger = logging.getLogger(__name__)
 
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
-
-
-class SpooledUpload(File):
-    """Incoming bytes on their way into a storage: a named temporary file.
-
-    ``FileSystemStorage`` moves it into place through :meth:`temporary_file_path` (as it
-    does Django's own uploads) and S3 uploads it by path; closing removes it unless it
-    was moved away.
-    """
-
-    def __init__(self, directory: str | None) -> None:
-        handle = tempfile.NamedTemporaryFile(
-            prefix="trove-", suffix=".upload", dir=directory, delete=False
-        )
-        super().__init__(handle, name=handle.name)
-
-    def temporary_file_path(self) -> str:
-        return self.file.name
-
-    def close(self) -> None:
-        try:
-            self.file.close()
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.file.name)
 
 
 class MissingPackages(ImproperlyConfigured):
@@ -113,6 +89,7 @@ class DjangoFileStorage(FileStorage):
         # Building a Django storage connects nowhere, so ``manage.py check`` (which builds
         # plugins) reports the storage's own configuration errors too.
         self.storage = self.make_storage()
+        self._stale_uploads_removed = False
 
     def make_storage(self) -> Storage:
         """The Django storage that holds the bytes; subclasses build their own."""
@@ -181,6 +158,15 @@ class DjangoFileStorage(FileStorage):
         """Where incoming bytes wait while they are hashed (``None``: the system default)."""
         return settings.FILE_UPLOAD_TEMP_DIR
 
+    def remove_stale_uploads(self) -> None:
+        """Remove what uploads of processes killed long ago left (their spools); called
+        after the first file each storage instance stores."""
+        remove_stale_spools(self.spool_directory())
+
+    def new_spool(self) -> SpooledUpload:
+        """A temporary file for incoming bytes, in :meth:`spool_directory`."""
+        return SpooledUpload(self.spool_directory())
+
     def write_blob(self, name: str, spool: SpooledUpload) -> None:
         """Store the spooled bytes under ``name``, replacing what is there."""
         saved = self.storage.save(name, spool)
@@ -233,7 +219,7 @@ class DjangoFileStorage(FileStorage):
     ) -> StoredFile:
         label = f"file {filename!r}" if filename else "a file"
         with self.errors_translated(f"receive {label}"):
-            spool = SpooledUpload(self.spool_directory())
+            spool = self.new_spool()
         with spool:
             digest, size = self._receive(content, spool, label, max_size)
             if expected_hash is not None and expected_hash.lower() != digest:
@@ -255,28 +241,33 @@ class DjangoFileStorage(FileStorage):
                 except BaseException:
                     self._discard(record, delete_content=new_content)
                     raise
+        if not self._stale_uploads_removed:  # once the store has proved it answers
+            self._stale_uploads_removed = True
+            self.remove_stale_uploads()
         return StoredFile(record, new_content)
 
     def _receive(
         self, content: BinaryIO, spool: SpooledUpload, label: str, max_size: int | None
     ) -> tuple[str, int]:
-        """Copy ``content`` into the spool chunk by chunk; its ``sha256:<hex>`` and size."""
-        hasher, size = hashlib.sha256(), 0
-        while chunk := content.read(self.chunk_size):
-            if not isinstance(chunk, bytes | bytearray | memoryview):
-                raise TypeError(f"The stream of {label} gives text: open it in binary mode.")
-            size += len(chunk)
-            if max_size is not None and size > max_size:
-                raise FileTooLarge(
-                    f"{label.capitalize()} is larger than the limit of {max_size} bytes "
-                    "(TROVE['max_file_size'])."
-                )
-            hasher.update(chunk)
+        """Copy ``content`` into the spool chunk by chunk, hashing each chunk on a second
+        thread while the next is written; its ``sha256:<hex>`` and size."""
+        size = 0
+        with OverlappedSha256() as hasher:
+            while chunk := content.read(self.chunk_size):
+                if not isinstance(chunk, bytes | bytearray | memoryview):
+                    raise TypeError(f"The stream of {label} gives text: open it in binary mode.")
+                size += len(chunk)
+                if max_size is not None and size > max_size:
+                    raise FileTooLarge(
+                        f"{label.capitalize()} is larger than the limit of {max_size} bytes "
+                        "(TROVE['max_file_size'])."
+                    )
+                hasher.update(chunk)
+                with self.errors_translated(f"receive {label}"):
+                    spool.write(chunk)
             with self.errors_translated(f"receive {label}"):
-                spool.write(chunk)
-        with self.errors_translated(f"receive {label}"):
-            spool.flush()
-        return f"sha256:{hasher.hexdigest()}", size
+                spool.flush()
+            return f"sha256:{hasher.hexdigest()}", size
 
     def save_reference(
         self,
@@ -400,9 +391,28 @@ class FileSystemFileStorage(DjangoFileStorage):
         os.makedirs(directory, exist_ok=True)
         return directory
 
+    def new_spool(self) -> SpooledUpload:
+        """The spool becomes the stored file: it is written to disk as the bytes arrive."""
+        return SpooledUpload(self.spool_directory(), write_behind=True)
+
+    def write_blob(self, name: str, spool: SpooledUpload) -> None:
+        """Durable before it is visible: the spool is fsynced, renamed into place, then the
+        directory that gained the name is fsynced, with the parent of each directory made
+        for it. An acknowledged file survives a power cut, and a crash never leaves a name
+        holding part of its bytes."""
+        spool.sync()
+        directory = os.path.dirname(self.storage.path(name))
+        made, missing = [], directory
+        while not os.path.isdir(missing):
+            made.append(missing)
+            missing = os.path.dirname(missing)
+        super().write_blob(name, spool)
+        for changed in {directory, *(os.path.dirname(path) for path in made)}:
+            _fsync_directory(changed)
+
     def write_small(self, name: str, data: bytes) -> None:
-        """Spooled and renamed into place like the bytes, so that a record appears whole or
-        not at all, even when the process dies in the middle of writing it."""
+        """Spooled, fsynced and renamed into place like the bytes, so that a record appears
+        whole or not at all, even when the process dies in the middle of writing it."""
         with SpooledUpload(self.spool_directory()) as spool:
             spool.write(data)
             spool.flush()
@@ -411,6 +421,15 @@ class FileSystemFileStorage(DjangoFileStorage):
     def remove_empty_directory(self, name: str) -> None:
         with contextlib.suppress(OSError):  # not empty after all: a new marker arrived
             os.rmdir(self.storage.path(name))
+
+
+def _fsync_directory(path: str) -> None:
+    """Make the names in directory ``path`` durable (a rename is not, until this)."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 class S3ObjectStream(io.RawIOBase):
@@ -614,6 +633,24 @@ class S3FileStorage(DjangoFileStorage):
                 extra_args={"ContentType": "application/octet-stream"},
             )
             future.result()
+
+    def remove_stale_uploads(self) -> None:
+        """Also abort the multipart uploads of blobs begun :data:`STALE_AFTER` seconds ago
+        or more: a killed process never completed them, and S3 keeps (and bills) their
+        parts until aborted. Best effort: without ``s3:ListBucketMultipartUploads`` it is
+        left to a lifecycle rule (``AbortIncompleteMultipartUpload``)."""
+        super().remove_stale_uploads()
+        cutoff = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=STALE_AFTER)
+        try:
+            pages = self.client.get_paginator("list_multipart_uploads")
+            for page in pages.paginate(Bucket=self.bucket, Prefix=self.key("blobs/")):
+                for upload in page.get("Uploads", []):
+                    if upload["Initiated"] < cutoff:
+                        self.client.abort_multipart_upload(
+                            Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                        )
+        except Exception as error:
+            logger.info("Left stale multipart uploads in %s: %s", self.describe(), error)
 
     def write_small(self, name: str, data: bytes) -> None:
         content_type = "application/json" if name.endswith(".json") else "text/plain"

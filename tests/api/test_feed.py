@@ -69,6 +69,26 @@ def test_bad_feed_parameters_are_a_400_in_the_error_shape(memory, reader, query)
         assert response.json()["error"]["code"] == "invalid_request"
 
 
+@pytest.mark.parametrize(
+    ("path", "query", "unknown"),
+    [
+        ("/api/feed/", {"aftr": "5"}, "aftr"),
+        ("/api/feed/", {"after": "1", "schemas": "s", "offset": "3"}, "offset, schemas"),
+        ("/api/feed/", {"timeout": "3"}, "timeout"),  # a stream parameter, not the page's
+        ("/api/feed/stream/", {"limit": "3"}, "limit"),  # the page's, not the stream's
+        ("/api/feed/stream/", {"last-event-id": "2"}, "last-event-id"),  # that is a header
+    ],
+)
+def test_a_misspelt_or_foreign_parameter_is_a_400_naming_it(memory, reader, path, query, unknown):
+    trove.create_event("s", {})
+    response = reader.get(path, query)
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["code"] == "invalid_request"
+    assert f"Unknown query parameter(s) {unknown}; known: " in error["message"]
+    assert error["problems"][0]["field"] == unknown.split(",")[0]
+
+
 def test_limit_is_capped_and_reading_needs_a_user(memory, reader):
     trove.create_events([{"schema": "s", "payload": {"i": i}} for i in range(1005)])
     assert len(reader.get("/api/feed/", {"limit": "5000"}).json()["results"]) == 1000

@@ -36,7 +36,12 @@ from trove.jsonvalues import json_problems
 
 from . import hyperlinks, openapi
 from .serializers import EventDocumentSerializer
-from .views import IgnoreAcceptNegotiation, TroveAPIMixin, raise_bad_parameter
+from .views import (
+    IgnoreAcceptNegotiation,
+    TroveAPIMixin,
+    raise_bad_parameter,
+    refuse_unknown_parameters,
+)
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = feed.MAX_LIMIT
@@ -114,6 +119,7 @@ class FeedView(TroveAPIMixin, APIView):
         },
     )
     def get(self, request: Request) -> Response:
+        refuse_unknown_parameters(request, ("after", "limit", "schema", "producer"))
         after = _integer(request.query_params.get("after"), "after", 0, 0, MAX_POSITION)
         raw_limit = request.query_params.get("limit")
         limit = min(_integer(raw_limit, "limit", DEFAULT_LIMIT, 1, MAX_POSITION), MAX_LIMIT)
@@ -168,6 +174,7 @@ class FeedStreamView(TroveAPIMixin, APIView):
         },
     )
     def get(self, request: Request) -> StreamingHttpResponse:
+        refuse_unknown_parameters(request, ("after", "timeout", "schema", "producer"))
         after = _integer(request.query_params.get("after"), "after", 0, 0, MAX_POSITION)
         resume = request.headers.get("Last-Event-ID")
         if resume is not None:

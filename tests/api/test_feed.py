@@ -4,7 +4,11 @@ The stream itself is tested against a real server (``tests/test_feed_server.py``
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
+from django.db import connections
 
 import trove
 
@@ -115,3 +119,32 @@ def test_the_openapi_document_describes_the_feed(memory, reader):
     assert {p["name"] for p in stream["parameters"]} >= {"after", "timeout", "Last-Event-ID"}
     event = document["components"]["schemas"]["EventDocument"]
     assert "position" in event["properties"]
+
+
+@pytest.mark.django_db(transaction=True, databases="__all__")
+def test_a_filtered_stream_keeps_alive_and_ends_while_other_versions_pour_in(memory, reader):
+    """Versions the filter skips wake the stream without being sent: it must still send
+    keep-alives and end after its timeout, not only once the store falls quiet."""
+    writing = threading.Event()
+    writing.set()
+
+    def write() -> None:
+        stop_at = time.monotonic() + 20  # a stream that waits for quiet ends after this
+        try:
+            while writing.is_set() and time.monotonic() < stop_at:
+                trove.create_event("busy", {})
+                time.sleep(0.02)
+        finally:
+            connections.close_all()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        response = reader.get("/api/feed/stream/", {"schema": "quiet", "timeout": "2"})
+        chunks = list(response.streaming_content)
+        ended_while_busy = writer.is_alive()
+    finally:
+        writing.clear()
+        writer.join(10)
+    assert ended_while_busy and b": keep-alive\n\n" in chunks
+    assert not any(chunk.startswith(b"id:") for chunk in chunks)

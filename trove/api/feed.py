@@ -94,7 +94,8 @@ class FeedView(TroveAPIMixin, APIView):
         "than `after`, in position order. Positions follow commit order with no late "
         "arrivals: once a version at position P is seen, no version at or below P ever "
         "appears later, so asking for `after=<position of the page>` again and again sees "
-        "each version exactly once. No count is given.",
+        "each version exactly once. No count is given. A query parameter not listed here "
+        "is a 400.",
         parameters=[
             OpenApiParameter("after", int, description="A position (default 0: from the start)."),
             OpenApiParameter(
@@ -149,7 +150,8 @@ class FeedStreamView(TroveAPIMixin, APIView):
         "wins) as an event: `id: <position>`, `event: <schema id>`, `data: <the document "
         "as one line of JSON>`, then a blank line; versions committed later follow as they "
         "commit. A `: keep-alive` comment comes at least every 15 seconds. The stream ends "
-        "after `timeout` seconds; EventSource clients reconnect and resume by themselves.",
+        "after `timeout` seconds; EventSource clients reconnect and resume by themselves. "
+        "A query parameter not listed here is a 400.",
         parameters=[
             OpenApiParameter("after", int, description="A position (default 0)."),
             OpenApiParameter(

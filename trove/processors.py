@@ -12,8 +12,8 @@ with events in a JSON directory or in memory too: the position is never kept wit
 
 The handler also runs inside a :func:`trove.transaction`, so that a handler that raises
 leaves no event behind in any event store. An event store outside the default database
-(``storage-json-file``, an ORM store on another database) commits just before the
-database does, and a crash in between would repeat the version: events the handler
+(``storage-json-file``, ``storage-memory``, an ORM store on another database) commits just
+before the database does, and a crash in between would repeat the version: events the handler
 creates there with :func:`create_derived_event` are then found instead of created
 again (their ids are derived from the processor and the version), so they too are
 created once. Other effects outside the default database (e-mail, an appended version,

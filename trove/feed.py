@@ -68,14 +68,16 @@ def tail(
     than a page has seen every version up to the last position committed before it (no
     late arrivals), so waiting resumes from there, not from the last match. They wake it
     without being yielded, so the ``wait`` is counted from the last thing yielded: a
-    caller hears ``None`` on time however busy the rest of the store is.
+    caller hears ``None`` on time however busy the rest of the store is. Without a
+    filter the last version read is the cursor, and that look-up is spared.
     """
     schemas, producers = _names(schema, "schema"), _names(producer, "producer")
+    filtered = bool(schemas or producers)
     cursor = _position(after)
     quiet_since = time.monotonic()
     while True:
         storage = storages.events
-        committed = storage.last_position()
+        committed = storage.last_position() if filtered else 0
         events = storage.read_feed(cursor, MAX_LIMIT, schemas, producers)
         if events:
             yield from events

@@ -1,11 +1,13 @@
-"""Processors (SPEC §9) in one process, on the ORM, a JSON directory and memory: order,
-filters, stored positions, failures and retries, derived events (once each, even when the
-event store commits apart from the database), settings checks and the admin page. The
-crash test (SIGKILL in the middle of a run) is in ``tests/test_feed_server.py``."""
+"""Processors (SPEC §9) in one process, on the ORM in the default database, on
+``storage-sqlite`` (its own file), a JSON directory and memory: order, filters, stored
+positions, failures and retries, derived events (once each, even when the event store
+commits apart from the database), settings checks and the admin page. The crash test
+(SIGKILL in the middle of a run) is in ``tests/test_feed_server.py``."""
 
 from __future__ import annotations
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import OperationalError
@@ -18,15 +20,18 @@ from trove.storage.handler import storages
 
 from . import feed_handlers
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(databases="__all__")
 
 
 ORM = {"events": {"plugin": "storage-orm"}, "files": {"plugin": "storage-memory"}}
 
 
-@pytest.fixture(params=["orm", "json-file", "memory"])
+@pytest.fixture(params=["orm", "sqlite-file", "json-file", "memory"])
 def store(request, tmp_path) -> dict:
     """The event backend: in the database the positions are in, or outside it."""
+    if request.param == "sqlite-file":
+        path = django_settings.SQLITE_STORAGE_PATH
+        return {**ORM, "events": {"plugin": "storage-sqlite", "options": {"path": path}}}
     if request.param == "json-file":
         events = {"plugin": "storage-json-file", "options": {"directory": str(tmp_path / "e")}}
         return {**ORM, "events": events}

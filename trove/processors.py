@@ -12,12 +12,13 @@ with events in a JSON directory or in memory too: the position is never kept wit
 
 The handler also runs inside a :func:`trove.transaction`, so that a handler that raises
 leaves no event behind in any event store. An event store outside the default database
-(``storage-json-file``, ``storage-memory``, an ORM store on another database) commits just
-before the database does, and a crash in between would repeat the version: events the handler
-creates there with :func:`create_derived_event` are then found instead of created
-again (their ids are derived from the processor and the version), so they too are
-created once. Other effects outside the default database (e-mail, an appended version,
-another service) happen at least once: make them idempotent.
+(``storage-json-file``, ``storage-memory``, ``storage-sqlite``, an ORM store on another
+database) commits just before the database does, and a crash in between would repeat
+the version: events the handler creates there with :func:`create_derived_event` are then
+found instead of created again (their ids are derived from the processor and the
+version), so they too are created once. Other effects outside the default database
+(e-mail, an appended version, another service) happen at least once: make them
+idempotent.
 
 A handler that raises rolls its version back, records the error and the number of
 failures in a row, and is retried after a backoff (1 s, 2 s, 4 s … at most 5 minutes);

@@ -1,5 +1,15 @@
-"""The conformance suite on ``storage-memory`` (all three roles), the reference backend."""
+"""The conformance suite on ``storage-memory`` (all three roles), the reference backend,
+and its transactions under threads."""
 
+import threading
+import time
+from typing import Any
+
+import pytest
+from django.db import connections
+
+import trove
+from trove.storage.handler import storages
 from trove.testing.conformance import (
     EventStorageConformance,
     FileStorageConformance,
@@ -40,3 +50,59 @@ def test_event_storages_keeping_links_in_their_events_only_read_them():
     for cls in (MemoryEventStorage, JSONFileEventStorage):
         assert issubclass(cls, LinkReader) and not issubclass(cls, LinkStorage)
         assert cls.stores_links
+
+
+@pytest.fixture
+def memory_store(settings):
+    storages.close_all()
+    settings.TROVE = {"storage": {**MEMORY, "links": {"plugin": "storage-memory"}}}
+    yield
+    storages.close_all()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_other_threads_wait_for_an_open_transaction_and_keep_their_writes(memory_store):
+    """A transaction in one thread neither shows its versions to other threads before it
+    commits nor, when it rolls back, takes their acknowledged writes with it."""
+    kept = trove.create_event("s", {"i": "before"})
+    written, finish = threading.Event(), threading.Event()
+    results: dict[str, Any] = {}
+    failures: list[BaseException] = []
+
+    def in_thread(name: str, work) -> threading.Thread:
+        def run() -> None:
+            try:
+                results[name] = work()
+            except BaseException as error:  # reported by the main thread
+                failures.append(error)
+            finally:
+                connections.close_all()
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        return thread
+
+    def rolled_back() -> None:
+        with pytest.raises(RuntimeError), trove.transaction():
+            trove.create_event("s", {"i": "uncommitted"})
+            trove.append_version(kept.uuid, {"i": "uncommitted too"})
+            written.set()
+            finish.wait(10)
+            raise RuntimeError("abort")
+
+    first = in_thread("rolled back", rolled_back)
+    assert written.wait(10)
+    others = [
+        in_thread("writer", lambda: trove.create_event("s", {"i": "other thread"})),
+        in_thread("feed", lambda: [e.payload["i"] for e in trove.read_feed()]),
+        in_thread("latest", lambda: trove.get_event(kept.uuid).payload["i"]),
+    ]
+    time.sleep(0.3)  # lets them reach the store while the transaction is open
+    finish.set()
+    for thread in (first, *others):
+        thread.join(10)
+    assert not failures, failures
+    assert "uncommitted" not in results["feed"] and results["latest"] == "before"
+    feed = trove.read_feed()
+    assert [e.payload["i"] for e in feed] == ["before", "other thread"]
+    assert feed[1] == results["writer"] and feed[1].position > kept.position

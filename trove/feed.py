@@ -7,6 +7,7 @@ that remembers one integer never misses a version and never sees one twice.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Generator, Iterable
 
 from trove.documents import Event
@@ -65,24 +66,32 @@ def tail(
 
     With a filter, the versions it skips still move the cursor: a read that returns less
     than a page has seen every version up to the last position committed before it (no
-    late arrivals), so waiting resumes from there, not from the last match.
+    late arrivals), so waiting resumes from there, not from the last match. They wake it
+    without being yielded, so the ``wait`` is counted from the last thing yielded: a
+    caller hears ``None`` on time however busy the rest of the store is. Without a
+    filter the last version read is the cursor, and that look-up is spared.
     """
     schemas, producers = _names(schema, "schema"), _names(producer, "producer")
+    filtered = bool(schemas or producers)
     cursor = _position(after)
+    quiet_since = time.monotonic()
     while True:
         storage = storages.events
-        committed = storage.last_position()
+        committed = storage.last_position() if filtered else 0
         events = storage.read_feed(cursor, MAX_LIMIT, schemas, producers)
-        yield from events
         if events:
+            yield from events
             cursor = events[-1].position or cursor
+            quiet_since = time.monotonic()
         if len(events) == MAX_LIMIT:
             continue
         cursor = max(cursor, committed)
         if on_idle is not None:
             on_idle()
-        if not storage.wait_for_position(cursor, wait):
+        remaining = quiet_since + wait - time.monotonic()
+        if remaining <= 0 or not storage.wait_for_position(cursor, remaining):
             yield None
+            quiet_since = time.monotonic()
 
 
 def follow(

@@ -3,12 +3,22 @@
 ``TROVE["processors"] = {"name": {"handler": "dotted.path", "schema": [...],
 "producer": [...]}}``. A handler is called with each matching version (a
 :class:`~trove.documents.Event`), in position order, at least once. Its position is a
-:class:`~trove.models.ProcessorPosition` row in the default database, and each version is
-handled inside the database transaction that moves that row past it: what the handler
-writes to the same database (rows of its own, or events in an ORM event store there)
-commits together with the new position or not at all, so those effects happen exactly
-once, even when the process is killed in the middle. Effects elsewhere (e-mail, another
-database, a JSON directory) may repeat after a crash: make them idempotent.
+:class:`~trove.models.ProcessorPosition` row in the default database, whatever the event
+backend, and each version is handled inside the database transaction that moves that row
+past it: what the handler writes to the default database (rows of its own, or events in
+an ORM event store there) commits together with the new position or not at all, so those
+effects happen exactly once, even when the process is killed in the middle. That holds
+with events in a JSON directory or in memory too: the position is never kept with them.
+
+The handler also runs inside a :func:`trove.transaction`, so that a handler that raises
+leaves no event behind in any event store. An event store outside the default database
+(``storage-json-file``, ``storage-memory``, ``storage-sqlite``, an ORM store on another
+database) commits just before the database does, and a crash in between would repeat
+the version: events the handler creates there with :func:`create_derived_event` are then
+found instead of created again (their ids are derived from the processor and the
+version), so they too are created once. Other effects outside the default database
+(e-mail, an appended version, another service) happen at least once: make them
+idempotent.
 
 A handler that raises rolls its version back, records the error and the number of
 failures in a row, and is retried after a backoff (1 s, 2 s, 4 s … at most 5 minutes);
@@ -20,14 +30,19 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from collections.abc import Callable, Collection
+import uuid
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, transaction
 from django.db.models import F
 from django.utils.module_loading import import_string
 
+import trove
 from trove.conf import trove_settings
 from trove.documents import Event
 from trove.storage.handler import storages
@@ -41,6 +56,20 @@ FIRST_RETRY = 1.0
 MAX_RETRY = 300.0
 #: Keys a processor's settings may have.
 KEYS = {"handler", "schema", "producer"}
+#: The namespace of derived event ids (a UUID 5 of processor, source event and version).
+DERIVED_IDS = uuid.UUID("0b9c5a2e-6f1d-5c3b-9a57-3e2f8d1c4b60")
+
+
+@dataclass
+class _Handling:
+    """The version a handler is being called with, and the derived-event keys it used."""
+
+    processor: str
+    event: Event
+    keys: set[str] = field(default_factory=set)
+
+
+_handling: ContextVar[_Handling | None] = ContextVar("trove_processor_handling", default=None)
 
 
 @dataclass
@@ -126,6 +155,56 @@ def _locked_row(name: str):
     return rows.get()
 
 
+def _current() -> _Handling:
+    handling = _handling.get()
+    if handling is None:
+        raise RuntimeError("Derived events are for a processor's handler, while it runs.")
+    return handling
+
+
+def derived_id(key: str = "") -> uuid.UUID:
+    """The id of an event the running handler derives from the version in hand: the same
+    on every attempt at that version by that processor, different for each ``key``."""
+    handling = _current()
+    source = handling.event
+    name = f"{handling.processor}\n{source.uuid}\n{source.version}\n{key}"
+    return uuid.uuid5(DERIVED_IDS, name)
+
+
+def create_derived_event(
+    schema: Any, payload: dict[str, Any], *, key: str = "", **options: Any
+) -> Event:
+    """:func:`trove.create_event`, from a processor's handler, with the id
+    :func:`derived_id` gives ``key``; or, if an earlier attempt at this version already
+    created that event (it committed in an event store outside the default database and
+    the process died before the position did), that event, so that it exists once.
+
+    Give each event a handler creates for one version its own ``key``. The first
+    attempt's event is kept: a handler whose output differs from one attempt to the next
+    still gets one event, the first.
+    """
+    handling = _current()
+    identifier = derived_id(key)
+    if key in handling.keys:
+        raise ValueError(f"The key {key!r} already named an event derived from this version.")
+    handling.keys.add(key)
+    existing = storages.events.get_event(identifier)
+    if existing is not None:
+        return existing
+    return trove.create_event(schema, payload, event_id=identifier, **options)
+
+
+@contextmanager
+def _handling_of(processor: Processor, event: Event) -> Iterator[None]:
+    """The handler's call: in a Trove transaction, with :func:`derived_id` at hand."""
+    token = _handling.set(_Handling(processor.name, event))
+    try:
+        with trove.transaction():
+            yield
+    finally:
+        _handling.reset(token)
+
+
 def handle_next(processor: Processor) -> int:
     """Handle the versions after the processor's position, up to :data:`BATCH`; how many.
 
@@ -145,7 +224,8 @@ def handle_next(processor: Processor) -> int:
                 row = _locked_row(processor.name)
                 if row.position >= (event.position or 0):
                     continue  # another runner handled it meanwhile
-                processor.handler(event)
+                with _handling_of(processor, event):
+                    processor.handler(event)
                 row.position, row.failures, row.last_error = event.position, 0, ""
                 row.save()
         except Exception as error:

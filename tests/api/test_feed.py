@@ -4,7 +4,11 @@ The stream itself is tested against a real server (``tests/test_feed_server.py``
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
+from django.db import connections
 
 import trove
 
@@ -69,6 +73,26 @@ def test_bad_feed_parameters_are_a_400_in_the_error_shape(memory, reader, query)
         assert response.json()["error"]["code"] == "invalid_request"
 
 
+@pytest.mark.parametrize(
+    ("path", "query", "unknown"),
+    [
+        ("/api/feed/", {"aftr": "5"}, "aftr"),
+        ("/api/feed/", {"after": "1", "schemas": "s", "offset": "3"}, "offset, schemas"),
+        ("/api/feed/", {"timeout": "3"}, "timeout"),  # a stream parameter, not the page's
+        ("/api/feed/stream/", {"limit": "3"}, "limit"),  # the page's, not the stream's
+        ("/api/feed/stream/", {"last-event-id": "2"}, "last-event-id"),  # that is a header
+    ],
+)
+def test_a_misspelt_or_foreign_parameter_is_a_400_naming_it(memory, reader, path, query, unknown):
+    trove.create_event("s", {})
+    response = reader.get(path, query)
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["code"] == "invalid_request"
+    assert f"Unknown query parameter(s) {unknown}; known: " in error["message"]
+    assert error["problems"][0]["field"] == unknown.split(",")[0]
+
+
 def test_limit_is_capped_and_reading_needs_a_user(memory, reader):
     trove.create_events([{"schema": "s", "payload": {"i": i}} for i in range(1005)])
     assert len(reader.get("/api/feed/", {"limit": "5000"}).json()["results"]) == 1000
@@ -95,3 +119,32 @@ def test_the_openapi_document_describes_the_feed(memory, reader):
     assert {p["name"] for p in stream["parameters"]} >= {"after", "timeout", "Last-Event-ID"}
     event = document["components"]["schemas"]["EventDocument"]
     assert "position" in event["properties"]
+
+
+@pytest.mark.django_db(transaction=True, databases="__all__")
+def test_a_filtered_stream_keeps_alive_and_ends_while_other_versions_pour_in(memory, reader):
+    """Versions the filter skips wake the stream without being sent: it must still send
+    keep-alives and end after its timeout, not only once the store falls quiet."""
+    writing = threading.Event()
+    writing.set()
+
+    def write() -> None:
+        stop_at = time.monotonic() + 20  # a stream that waits for quiet ends after this
+        try:
+            while writing.is_set() and time.monotonic() < stop_at:
+                trove.create_event("busy", {})
+                time.sleep(0.02)
+        finally:
+            connections.close_all()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        response = reader.get("/api/feed/stream/", {"schema": "quiet", "timeout": "2"})
+        chunks = list(response.streaming_content)
+        ended_while_busy = writer.is_alive()
+    finally:
+        writing.clear()
+        writer.join(10)
+    assert ended_while_busy and b": keep-alive\n\n" in chunks
+    assert not any(chunk.startswith(b"id:") for chunk in chunks)

@@ -36,7 +36,12 @@ from trove.jsonvalues import json_problems
 
 from . import hyperlinks, openapi
 from .serializers import EventDocumentSerializer
-from .views import IgnoreAcceptNegotiation, TroveAPIMixin, raise_bad_parameter
+from .views import (
+    IgnoreAcceptNegotiation,
+    TroveAPIMixin,
+    raise_bad_parameter,
+    refuse_unknown_parameters,
+)
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = feed.MAX_LIMIT
@@ -89,7 +94,8 @@ class FeedView(TroveAPIMixin, APIView):
         "than `after`, in position order. Positions follow commit order with no late "
         "arrivals: once a version at position P is seen, no version at or below P ever "
         "appears later, so asking for `after=<position of the page>` again and again sees "
-        "each version exactly once. No count is given.",
+        "each version exactly once. No count is given. A query parameter not listed here "
+        "is a 400.",
         parameters=[
             OpenApiParameter("after", int, description="A position (default 0: from the start)."),
             OpenApiParameter(
@@ -114,6 +120,7 @@ class FeedView(TroveAPIMixin, APIView):
         },
     )
     def get(self, request: Request) -> Response:
+        refuse_unknown_parameters(request, ("after", "limit", "schema", "producer"))
         after = _integer(request.query_params.get("after"), "after", 0, 0, MAX_POSITION)
         raw_limit = request.query_params.get("limit")
         limit = min(_integer(raw_limit, "limit", DEFAULT_LIMIT, 1, MAX_POSITION), MAX_LIMIT)
@@ -143,7 +150,8 @@ class FeedStreamView(TroveAPIMixin, APIView):
         "wins) as an event: `id: <position>`, `event: <schema id>`, `data: <the document "
         "as one line of JSON>`, then a blank line; versions committed later follow as they "
         "commit. A `: keep-alive` comment comes at least every 15 seconds. The stream ends "
-        "after `timeout` seconds; EventSource clients reconnect and resume by themselves.",
+        "after `timeout` seconds; EventSource clients reconnect and resume by themselves. "
+        "A query parameter not listed here is a 400.",
         parameters=[
             OpenApiParameter("after", int, description="A position (default 0)."),
             OpenApiParameter(
@@ -168,6 +176,7 @@ class FeedStreamView(TroveAPIMixin, APIView):
         },
     )
     def get(self, request: Request) -> StreamingHttpResponse:
+        refuse_unknown_parameters(request, ("after", "timeout", "schema", "producer"))
         after = _integer(request.query_params.get("after"), "after", 0, 0, MAX_POSITION)
         resume = request.headers.get("Last-Event-ID")
         if resume is not None:

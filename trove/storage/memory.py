@@ -2,7 +2,9 @@
 
 It is the reference backend: queries run the pure-Python evaluator of ``trove.query``, so
 the conformance suite compares every other backend against the rules as written. Data is
-lost when the process ends. Transactions snapshot the state; they are meant for one thread.
+lost when the process ends. A transaction snapshots the state and holds the storage's lock
+from its beginning to its end, so threads take turns: no other thread reads a version before
+it commits, and a rollback cannot take another thread's acknowledged writes with it.
 """
 
 from __future__ import annotations
@@ -30,7 +32,13 @@ from trove.storage.base import (
 
 
 class _Snapshots(TransactionalStorage):
-    """Transactions by snapshot: begin saves a copy of the state, rollback restores it."""
+    """Transactions by snapshot: begin saves a copy of the state, rollback restores it.
+
+    The (re-entrant) lock is held by the transaction's thread until the outermost commit
+    or rollback; every read and write takes it too. Restoring a snapshot is only sound
+    because nobody else wrote since it was taken, and positions stay in commit order
+    because nobody else takes one while a transaction is open.
+    """
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
@@ -46,16 +54,24 @@ class _Snapshots(TransactionalStorage):
         """Put back a state taken by :meth:`_copy_state`."""
 
     def begin_transaction(self) -> None:
-        with self._lock:
+        self._lock.acquire()
+        try:
             self._snapshots.append(self._copy_state())
+        except BaseException:
+            self._lock.release()
+            raise
 
     def commit_transaction(self) -> None:
-        with self._lock:
+        try:
             self._snapshots.pop()
+        finally:
+            self._lock.release()
 
     def rollback_transaction(self) -> None:
-        with self._lock:
+        try:
             self._restore_state(self._snapshots.pop())
+        finally:
+            self._lock.release()
 
 
 class MemoryEventStorage(_Snapshots, EventStorage, LinkReader):
@@ -118,13 +134,15 @@ class MemoryEventStorage(_Snapshots, EventStorage, LinkReader):
             return self._positions[-1] if self._positions else 0
 
     def get_event(self, event_id: uuid.UUID, version: int | None = None) -> Event | None:
-        versions = self._versions.get(event_id, [])
-        if version is None:
-            return versions[-1] if versions else None
-        return next((v for v in versions if v.version == version), None)
+        with self._lock:
+            versions = self._versions.get(event_id, [])
+            if version is None:
+                return versions[-1] if versions else None
+            return next((v for v in versions if v.version == version), None)
 
     def get_versions(self, event_id: uuid.UUID) -> list[Event]:
-        return list(self._versions.get(event_id, []))
+        with self._lock:
+            return list(self._versions.get(event_id, []))
 
     def query_events(self, query: EventQuery) -> list[Event]:
         with self._lock:
@@ -169,18 +187,20 @@ class MemoryLinkStorage(_Snapshots, LinkStorage):
             self._links.append((source, link))
 
     def get_links(self, source: EventId, *, type: str | None = None) -> list[Link]:
+        with self._lock:
+            links = list(self._links)
         return [
-            link
-            for owner, link in self._links
-            if owner == source and (type is None or link.type == type)
+            link for owner, link in links if owner == source and (type is None or link.type == type)
         ]
 
     def get_backlinks(
         self, target: uuid.UUID, *, type: str | None = None
     ) -> list[tuple[EventId, Link]]:
+        with self._lock:
+            links = list(self._links)
         return [
             (owner, link)
-            for owner, link in self._links
+            for owner, link in links
             if link.target.id == target and (type is None or link.type == type)
         ]
 

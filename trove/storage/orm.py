@@ -27,6 +27,7 @@ from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import Any, ClassVar
 
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, DataError, IntegrityError, connections, transaction
 from django.db.models import (
@@ -53,6 +54,7 @@ from trove.storage.sql import (
     Dialect,
     SQLiteDialect,
     Table,
+    WordIndex,
     distinct_values,
     exceeds_database_limits,
     register_functions,
@@ -71,6 +73,8 @@ logger = logging.getLogger(__name__)
 EXACT_COUNT_BELOW = 10_000
 #: From this many rows on, PostgreSQL receives a batch with ``COPY`` rather than ``INSERT``.
 COPY_FROM = 100
+#: On SQLite, the FTS5 index of the events' words (migration 0006).
+WORD_INDEX = WordIndex("trove_event_words", "trove_event", content_rowid="id")
 
 
 def translate_errors(method):
@@ -149,6 +153,7 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
         self._atomics = threading.local()
         self._plans: dict[tuple, tuple[str, str, list]] = {}
         self._conversions: dict[tuple, list] = {}
+        self._readers: dict[Any, _Reader] = {}
 
     @staticmethod
     def _index_paths(paths: Any) -> list[tuple[str, ...]]:
@@ -174,6 +179,7 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
         if self.alias not in connections.settings:
             raise ImproperlyConfigured(f"storage-orm: no database {self.alias!r} in DATABASES.")
         self._create_payload_indexes()
+        self._repair_word_index()
 
     def shutdown(self) -> None:
         from trove.storage.notifications import stop_listeners
@@ -209,6 +215,29 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
                     f"CREATE INDEX IF NOT EXISTS {quote(name)} ON {quote(meta.db_table)} "
                     f"({expression}) WHERE {quote('is_latest')}"
                 )
+
+    @translate_errors
+    def _repair_word_index(self) -> None:
+        """Recreate the triggers of SQLite's word index (migration 0006) if they are gone,
+        and re-read the words into it: Django's SQLite schema editor remakes a table it
+        alters, which drops the table's triggers, so a later migration of ``trove_event``
+        would otherwise leave the index behind the table."""
+        connection = connections[self.alias]
+        if connection.vendor != "sqlite":
+            return
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT name FROM sqlite_master WHERE name IN (%s, %s, %s, %s)",
+                [WORD_INDEX.table, *WORD_INDEX.triggers()],
+            )
+            found = {name for (name,) in cursor.fetchall()}
+            if WORD_INDEX.table not in found or found >= {WORD_INDEX.table, *WORD_INDEX.triggers()}:
+                return  # not migrated yet (0006 creates it all), or whole
+            with transaction.atomic(using=self.alias):
+                for statement in WORD_INDEX.statements():
+                    cursor.execute(statement)
+                cursor.execute(WORD_INDEX.rebuild())
+            logger.warning("storage-orm database %r: the words index was rebuilt", self.alias)
 
     # Models are imported late: this module is imported by system checks before apps load.
     @property
@@ -655,40 +684,21 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
     @property
     def compiler(self) -> Compiler:
         """The query compiler for this database's dialect and Trove's tables."""
+        return self._reader().compiler
+
+    def _reader(self) -> _Reader:
+        """What reading events takes on this thread's connection, prepared once for it."""
         connection = connections[self.alias]
-        quote = connection.ops.quote_name
-        m = self.models
-        event, link = m.Event._meta, m.EventLink._meta
-
-        def column(meta, name: str) -> str:
-            return f"{quote(meta.db_table)}.{quote(meta.get_field(name).column)}"
-
-        def adapter(meta, name: str) -> Callable[[Any], Any]:
-            return functools.partial(meta.get_field(name).get_db_prep_value, connection=connection)
-
-        table = Table(
-            columns={field: column(event, name) for field, name in SORT_COLUMNS.items()},
-            words=column(event, "words"),
-            links=quote(link.db_table),
-            link_columns={
-                "source": column(link, "source_event_id"),
-                "source_version": column(link, "source_version"),
-                "type": column(link, "type"),
-                "target": column(link, "target_event_id"),
-                "target_version": column(link, "target_version"),
-            },
-            instant=adapter(event, "created_at"),
-            uuid=adapter(event, "event_id"),
-        )
-        return Compiler(self.dialect, table)
+        reader = self._readers.get(connection)
+        if reader is None:
+            reader = self._readers[connection] = _Reader(self, connection)
+        return reader
 
     def matching_rows(self, query: EventQuery) -> QuerySet:
         """Latest versions matching ``query``, filtered by the one SQL compiler."""
-        connection = connections[self.alias]
-        if connection.vendor == "sqlite":
-            connection.ensure_connection()
-            register_functions(connection.connection)
-        sql, params = self.compiler.where(query)
+        reader = self._reader()
+        reader.prepare_connection()
+        sql, params = reader.compiler.where(query)
         return self._rows().filter(is_latest=True).filter(RawSQL(sql, params, BooleanField()))
 
     def _ordering(self, query: EventQuery) -> list[Any]:
@@ -700,9 +710,15 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
     @translate_errors
     @refuse_queries_past_limits
     def query_events(self, query: EventQuery) -> list[Event]:
-        rows = self.matching_rows(query).order_by(*self._ordering(query))
-        stop = None if query.limit is None else query.offset + query.limit
-        return self._events(rows[query.offset : stop])
+        """The compiler's SQL run on the connection's cursor, rows decoded as the ORM
+        would: no queryset is built or compiled per query."""
+        reader = self._reader()
+        sql, params = reader.select(query)
+        reader.prepare_connection()
+        with reader.connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        return [reader.event(row) for row in rows]
 
     @translate_errors
     @refuse_queries_past_limits
@@ -808,6 +824,120 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
         return Link(row.type, EventId(row.target_event_id, row.target_version), row.metadata)
 
 
+def _json_value(text: str) -> Any:
+    """``JSONField.from_db_value`` of a whole column: the JSON text decoded (the empty
+    object and array, most metadata, files and links, without parsing)."""
+    if text == "{}":
+        return {}
+    if text == "[]":
+        return []
+    return json.loads(text)
+
+
+class _Reader:
+    """The read path of one storage on one connection, prepared once: the compiler (its
+    value adapters belong to the connection), the SELECT of ``READ_FIELDS`` and the
+    converters turning a row into the values the ORM would give (``from_db_value`` and
+    the backend's own)."""
+
+    def __init__(self, storage: ORMEventStorage, connection) -> None:
+        self.connection = connection
+        quote = connection.ops.quote_name
+        m = storage.models
+        event, link = m.Event._meta, m.EventLink._meta
+        self.table = quote(event.db_table)
+
+        def column(meta, name: str) -> str:
+            return f"{quote(meta.db_table)}.{quote(meta.get_field(name).column)}"
+
+        def adapter(meta, name: str) -> Callable[[Any], Any]:
+            return functools.partial(meta.get_field(name).get_db_prep_value, connection=connection)
+
+        table = Table(
+            columns={field: column(event, name) for field, name in SORT_COLUMNS.items()},
+            words=column(event, "words"),
+            links=quote(link.db_table),
+            link_columns={
+                "source": column(link, "source_event_id"),
+                "source_version": column(link, "source_version"),
+                "type": column(link, "type"),
+                "target": column(link, "target_event_id"),
+                "target_version": column(link, "target_version"),
+            },
+            instant=adapter(event, "created_at"),
+            uuid=adapter(event, "event_id"),
+            word_index=WORD_INDEX if connection.vendor == "sqlite" else None,
+            row_id=column(event, "id"),
+        )
+        self.compiler = Compiler(storage.dialect, table)
+        self.head = (
+            f"SELECT {', '.join(column(event, name) for name in ORMEventStorage.READ_FIELDS)} "
+            f"FROM {self.table} WHERE {column(event, 'is_latest')} AND "
+        )
+        # The converters Django would apply: on PostgreSQL psycopg gives UUIDs and aware
+        # datetimes as they are; SQLite stores hex UUIDs and naive UTC (connection time
+        # zone) text, which Django's converters turn into the same objects as these.
+        self.uuid: Callable[[Any], uuid.UUID] = _same
+        self.instant: Callable[[Any], datetime] = _same
+        if connection.vendor == "sqlite":
+            self.uuid = uuid.UUID
+            self.instant = functools.partial(
+                _sqlite_instant, connection=connection, zone=connection.timezone
+            )
+
+    def prepare_connection(self) -> None:
+        """Register the SQL functions the compiler's SQLite conditions call."""
+        if self.connection.vendor == "sqlite":
+            self.connection.ensure_connection()
+            register_functions(self.connection.connection)
+
+    def select(self, query: EventQuery) -> tuple[str, list[Any]]:
+        """The SELECT of the latest versions matching ``query``, ordered and paged."""
+        sql, params = self.compiler.where(query)
+        terms = []
+        for term, term_params, descending in self.compiler.order_by(query):
+            terms.append(f"{term} {'DESC' if descending else 'ASC'}")
+            params += term_params
+        sql = f"{self.head}({sql}) ORDER BY {', '.join(terms)}"
+        if query.limit is not None:
+            sql += " LIMIT %s"
+            params.append(query.limit)
+        elif query.offset and self.connection.vendor == "sqlite":
+            sql += " LIMIT -1"  # SQLite's OFFSET needs a LIMIT
+        if query.offset:
+            sql += " OFFSET %s"
+            params.append(query.offset)
+        return sql, params
+
+    def event(self, row: tuple) -> Event:
+        """The event of a row of :meth:`select` (``READ_FIELDS``)."""
+        event_id, version, created_at, producer, schema_id, schema_version = row[:6]
+        payload, files, links, metadata, position = row[6:]
+        return Event(
+            id=EventId(self.uuid(event_id), version),
+            created_at=self.instant(created_at),
+            producer=producer,
+            schema=SchemaRef(schema_id, schema_version),
+            payload=_json_value(payload),
+            files=tuple(FileRecord.from_dict(f) for f in _json_value(files)),
+            links=tuple(Link.from_dict(link) for link in _json_value(links)),
+            metadata=_json_value(metadata),
+            position=position,
+        )
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _sqlite_instant(value: Any, *, connection, zone: tzinfo) -> datetime:
+    """Django's ``convert_datetimefield_value`` on SQLite (whose driver already parsed the
+    text, by the converter Django registers), for the case it always meets: naive UTC."""
+    if isinstance(value, datetime) and value.tzinfo is None and settings.USE_TZ:
+        return value.replace(tzinfo=zone)
+    return connection.ops.convert_datetimefield_value(value, None, connection)
+
+
 class SQLiteEventStorage(ORMEventStorage):
     """``storage-sqlite``: the ORM backend on its own SQLite file at ``path``."""
 
@@ -851,6 +981,7 @@ class SQLiteEventStorage(ORMEventStorage):
             )[self.alias]
         call_command("migrate", "trove", database=self.alias, verbosity=0, interactive=False)
         self._create_payload_indexes()
+        self._repair_word_index()
 
     def shutdown(self) -> None:
         super().shutdown()

@@ -177,6 +177,11 @@ class Dialect:
         (:func:`trove.query.payload_words`)."""
         return all_of([(f"instr(' ' || {column} || ' ', %s) > 0", [f" {w} "]) for w in words])
 
+    def word_candidates(self, index: WordIndex, row_id: str, words: Sequence[str]) -> SQL:
+        """Rows (their ``row_id``) that may hold every one of ``words``, found by a
+        full-text index."""
+        raise NotImplementedError
+
 
 #: SQL comparison of each range operator.
 RANGES = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
@@ -280,6 +285,14 @@ class SQLiteDialect(Dialect):
         return (
             f"(substr(json_extract({col}, {p}), 1, %s) = %s AND json_type({col}, {p}) = 'text')",
             [*pp, len(prefix), prefix, *pp],
+        )
+
+    def word_candidates(self, index: WordIndex, row_id: str, words: Sequence[str]) -> SQL:
+        # Each word a quoted phrase: one token, never an operator, whatever it spells.
+        phrases = " ".join('"' + word.replace('"', '""') + '"' for word in words)
+        return (
+            f"{row_id} IN (SELECT rowid FROM {index.table} WHERE {index.table} MATCH %s)",
+            [phrases],
         )
 
     def sort_keys(self, path: Path) -> tuple[SQL, list[SQL]]:
@@ -392,6 +405,46 @@ def _nest(path: Path, value: Any) -> Any:
 
 DIALECTS = {"sqlite": SQLiteDialect, "postgresql": PostgreSQLDialect}
 
+#: FTS5's tokenizer for a words column: every character but the space is part of a token,
+#: so each stored word is one token, and a query word the same token. Its case folding
+#: (no diacritics removed) can only merge words, never split one, and long tokens are cut
+#: the same way on both sides: a match is a superset of the exact answer, never less.
+WORD_TOKENIZER = "unicode61 remove_diacritics 0 categories 'L* M* N* P* S* Z* C*' separators ' '"
+
+
+@dataclass(frozen=True)
+class WordIndex:
+    """An SQLite FTS5 table indexing the words column of ``content`` (external content:
+    it stores no copy of the words), kept in step by triggers, so that no writer needs to
+    know it exists."""
+
+    table: str
+    content: str
+    content_rowid: str = "rowid"
+    words: str = "words"
+
+    def statements(self) -> list[str]:
+        """Create the index and its triggers (each statement idempotent)."""
+        t, c, rowid, words = self.table, self.content, self.content_rowid, self.words
+        insert = f"INSERT INTO {t}(rowid, {words}) VALUES (new.{rowid}, new.{words})"
+        delete = f"INSERT INTO {t}({t}, rowid, {words}) VALUES ('delete', old.{rowid}, old.{words})"
+        return [
+            f"CREATE VIRTUAL TABLE IF NOT EXISTS {t} USING fts5({words}, content='{c}', "
+            f"content_rowid='{rowid}', tokenize=\"{WORD_TOKENIZER}\")",
+            f"CREATE TRIGGER IF NOT EXISTS {t}_insert AFTER INSERT ON {c} BEGIN {insert}; END",
+            f"CREATE TRIGGER IF NOT EXISTS {t}_delete AFTER DELETE ON {c} BEGIN {delete}; END",
+            f"CREATE TRIGGER IF NOT EXISTS {t}_update AFTER UPDATE OF {words} ON {c} "
+            f"BEGIN {delete}; {insert}; END",
+        ]
+
+    def triggers(self) -> list[str]:
+        """The names of the triggers that keep the index in step with its content."""
+        return [f"{self.table}_{action}" for action in ("insert", "delete", "update")]
+
+    def rebuild(self) -> str:
+        """Re-read every row of the content table into the index."""
+        return f"INSERT INTO {self.table}({self.table}) VALUES ('rebuild')"
+
 
 @dataclass(frozen=True)
 class Table:
@@ -411,6 +464,10 @@ class Table:
     link_columns: dict[str, str]
     instant: Callable[[datetime], Any]
     uuid: Callable[[UUID], Any]
+    #: The full-text index of ``words``, where there is one (SQLite), and the SQL of the
+    #: indexed table's rowid.
+    word_index: WordIndex | None = None
+    row_id: str = "rowid"
 
 
 class Compiler:
@@ -434,6 +491,13 @@ class Compiler:
         conditions.extend(self._links(query))
         conditions.extend(self.dialect.predicate(predicate) for predicate in query.where)
         if query.words:
+            if self.table.word_index is not None:
+                # The index narrows to candidates; the exact test then holds Trove's rules.
+                conditions.append(
+                    self.dialect.word_candidates(
+                        self.table.word_index, self.table.row_id, query.words
+                    )
+                )
             conditions.append(self.dialect.has_words(self.table.words, query.words))
         return all_of(conditions)
 

@@ -877,6 +877,7 @@ class _Reader:
         # The converters Django would apply: on PostgreSQL psycopg gives UUIDs and aware
         # datetimes as they are; SQLite stores hex UUIDs and naive UTC (connection time
         # zone) text, which Django's converters turn into the same objects as these.
+        self.registered: Any = None
         self.uuid: Callable[[Any], uuid.UUID] = _same
         self.instant: Callable[[Any], datetime] = _same
         if connection.vendor == "sqlite":
@@ -886,10 +887,13 @@ class _Reader:
             )
 
     def prepare_connection(self) -> None:
-        """Register the SQL functions the compiler's SQLite conditions call."""
+        """Register the SQL functions the compiler's SQLite conditions call, once for each
+        driver connection (Django may replace it)."""
         if self.connection.vendor == "sqlite":
             self.connection.ensure_connection()
-            register_functions(self.connection.connection)
+            if self.connection.connection is not self.registered:
+                register_functions(self.connection.connection)
+                self.registered = self.connection.connection
 
     def select(self, query: EventQuery) -> tuple[str, list[Any]]:
         """The SELECT of the latest versions matching ``query``, ordered and paged."""
@@ -919,8 +923,8 @@ class _Reader:
             producer=producer,
             schema=SchemaRef(schema_id, schema_version),
             payload=_json_value(payload),
-            files=tuple(FileRecord.from_dict(f) for f in _json_value(files)),
-            links=tuple(Link.from_dict(link) for link in _json_value(links)),
+            files=() if files == "[]" else tuple(map(FileRecord.from_dict, json.loads(files))),
+            links=() if links == "[]" else tuple(map(Link.from_dict, json.loads(links))),
             metadata=_json_value(metadata),
             position=position,
         )

@@ -548,7 +548,13 @@ class Compiler:
             (missing, missing_params), values = self.dialect.sort_keys(path)
             terms.append((missing, missing_params, False))
             terms.extend((sql, params, key.descending) for sql, params in values)
-        terms += [(columns["createdAt"], [], False), (columns["id"], [], False)]
+        # Tie-breakers a sort key already gives are left out: the database need not
+        # order by a column twice (a second sort step where an index gave the first).
+        fields = {key.field for key in query.sort if key.payload_path is None}
+        if "id" not in fields:
+            if "createdAt" not in fields:
+                terms.append((columns["createdAt"], [], False))
+            terms.append((columns["id"], [], False))
         return terms
 
 

@@ -192,8 +192,8 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
 
         The indexed expression is the one the dialect writes for that path, so the planner
         can match the two: on SQLite ``json_extract`` (equality, ``in``, ranges), on
-        PostgreSQL the ``->`` chain (ranges; equality has the GIN index). PostgreSQL
-        matches it only while query parameters are bound client-side, Django's default.
+        PostgreSQL the ``->`` chain of literal keys (ranges; equality has the GIN index),
+        which the dialect writes the same way, so prepared statements match it too.
         """
         connection = connections[self.alias]
         if not self.payload_indexes:

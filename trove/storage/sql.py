@@ -321,6 +321,12 @@ class PostgreSQLDialect(Dialect):
     """
 
     def value(self, path: Path) -> SQL:
+        """``(payload -> 'key'::text …)``: identifier keys written as literals, the very
+        expression of a ``payloadIndexes`` index, which the planner then matches however
+        parameters are bound (a parameter in its place matches no index in a generic plan
+        of a prepared statement); any other key travels as a parameter."""
+        if all(IDENTIFIER.fullmatch(key) for key in path):
+            return "(" + self.column + "".join(f" -> '{key}'::text" for key in path) + ")", []
         return "(" + self.column + "".join(" -> %s::text" for _ in path) + ")", list(path)
 
     def equals(self, path: Path, value: Any) -> SQL:

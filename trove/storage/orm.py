@@ -924,10 +924,21 @@ class _Reader:
             schema=SchemaRef(schema_id, schema_version),
             payload=_json_value(payload),
             files=() if files == "[]" else tuple(map(FileRecord.from_dict, json.loads(files))),
-            links=() if links == "[]" else tuple(map(Link.from_dict, json.loads(links))),
+            links=() if links == "[]" else tuple(map(_stored_link, json.loads(links))),
             metadata=_json_value(metadata),
             position=position,
         )
+
+
+def _stored_link(data: dict[str, Any]) -> Link:
+    """A link as ``Link.to_dict`` stored it, without the checks of a link from a client
+    (:meth:`Link.from_dict`, still used for any other shape)."""
+    target, link_type, metadata = data.get("targetEvent"), data.get("type"), data.get("metadata")
+    if type(target) is dict and type(link_type) is str and link_type and type(metadata) is dict:
+        version = target.get("version")
+        if version is None or (type(version) is int and version >= 1):
+            return Link(link_type, EventId(uuid.UUID(target["id"]), version), metadata)
+    return Link.from_dict(data)
 
 
 def _same(value: Any) -> Any:

@@ -508,35 +508,40 @@ class Compiler:
         return all_of(conditions)
 
     def _links(self, query: EventQuery) -> list[SQL]:
+        """A condition per ``links`` entry. One naming a target is a row-value ``IN`` over
+        the links to that target, uncorrelated: the database starts from the few versions
+        linking to it (the link table's target index, then the event table's (id,
+        version) key) instead of testing each event. One without a target tests each
+        event's own links (``EXISTS``), as a type alone may match most of them."""
         links, c = self.table.links, self.table.link_columns
+        columns = self.table.columns
         conditions: list[SQL] = []
-        targets = [wanted.target.id for wanted in query.links if wanted.target is not None]
-        if targets:
-            # The first target's condition, uncorrelated: lets the database start from the
-            # few events linking to it (an index on the target) instead of testing each.
-            conditions.append(
-                (
-                    f"{self.table.columns['id']} IN "
-                    f"(SELECT {c['source']} FROM {links} WHERE {c['target']} = %s)",
-                    [self.table.uuid(targets[0])],
-                )
-            )
         for wanted in query.links:
-            clause = (
-                f"EXISTS (SELECT 1 FROM {links} WHERE {c['source']} = {self.table.columns['id']}"
-                f" AND {c['source_version']} = {self.table.columns['version']}"
-            )
+            tests: list[str] = []
             params: list[Any] = []
             if wanted.type is not None:
-                clause += f" AND {c['type']} = %s"
+                tests.append(f"{c['type']} = %s")
                 params.append(wanted.type)
             if wanted.target is not None:
-                clause += f" AND {c['target']} = %s"
+                tests.append(f"{c['target']} = %s")
                 params.append(self.table.uuid(wanted.target.id))
                 if wanted.target.version is not None:
-                    clause += f" AND {c['target_version']} = %s"
+                    tests.append(f"{c['target_version']} = %s")
                     params.append(wanted.target.version)
-            conditions.append((clause + ")", params))
+                conditions.append(
+                    (
+                        f"({columns['id']}, {columns['version']}) IN (SELECT {c['source']}, "
+                        f"{c['source_version']} FROM {links} WHERE {' AND '.join(tests)})",
+                        params,
+                    )
+                )
+                continue
+            own = (
+                f"{c['source']} = {columns['id']} AND {c['source_version']} = {columns['version']}"
+            )
+            conditions.append(
+                (f"EXISTS (SELECT 1 FROM {links} WHERE {' AND '.join([own, *tests])})", params)
+            )
         return conditions
 
     def order_by(self, query: EventQuery) -> list[tuple[str, list[Any], bool]]:

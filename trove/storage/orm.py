@@ -287,20 +287,6 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
     def _rows(self) -> QuerySet:
         return self.models.Event.objects.using(self.alias)
 
-    @staticmethod
-    def to_event(row) -> Event:
-        return Event(
-            id=EventId(row.event_id, row.version),
-            created_at=row.created_at,
-            producer=row.producer,
-            schema=SchemaRef(row.schema_id, row.schema_version),
-            payload=row.payload,
-            files=tuple(FileRecord.from_dict(f) for f in row.files),
-            links=tuple(Link.from_dict(link) for link in row.links),
-            metadata=row.metadata,
-            position=row.position,
-        )
-
     #: Fields read to rebuild an event, in the order :meth:`_from_values` takes them.
     READ_FIELDS = (
         "event_id",
@@ -667,19 +653,40 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
 
     @translate_errors
     def get_event(self, event_id: uuid.UUID, version: int | None = None) -> Event | None:
-        rows = self._rows().filter(event_id=event_id)
-        rows = rows.filter(is_latest=True) if version is None else rows.filter(version=version)
-        found = self._events(rows[:1])
+        reader = self._reader()
+        c = reader.columns
+        if version is None:
+            sql, params = f"{c['id']} = %s AND {c['latest']}", [reader.uuid_value(event_id)]
+        else:
+            sql, params = (
+                f"{c['id']} = %s AND {c['version']} = %s",
+                [
+                    reader.uuid_value(event_id),
+                    version,
+                ],
+            )
+        found = reader.fetch(sql, params)
         return found[0] if found else None
 
     @translate_errors
     def get_latest(self, event_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Event]:
-        rows = self._rows().filter(event_id__in=list(event_ids), is_latest=True)
-        return {event.uuid: event for event in self._events(rows)}
+        if not event_ids:
+            return {}
+        reader = self._reader()
+        marks = ", ".join(["%s"] * len(event_ids))
+        found = reader.fetch(
+            f"{reader.columns['id']} IN ({marks}) AND {reader.columns['latest']}",
+            [reader.uuid_value(event_id) for event_id in event_ids],
+        )
+        return {event.uuid: event for event in found}
 
     @translate_errors
     def get_versions(self, event_id: uuid.UUID) -> list[Event]:
-        return self._events(self._rows().filter(event_id=event_id).order_by("version"))
+        reader = self._reader()
+        c = reader.columns
+        return reader.fetch(
+            f"{c['id']} = %s ORDER BY {c['version']}", [reader.uuid_value(event_id)]
+        )
 
     @property
     def compiler(self) -> Compiler:
@@ -713,17 +720,20 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
         """The compiler's SQL run on the connection's cursor, rows decoded as the ORM
         would: no queryset is built or compiled per query."""
         reader = self._reader()
-        sql, params = reader.select(query)
-        reader.prepare_connection()
-        with reader.connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
-        return [reader.event(row) for row in rows]
+        return reader.fetch(*reader.latest(query))
 
     @translate_errors
     @refuse_queries_past_limits
     def count_events(self, query: EventQuery) -> int:
-        return self.matching_rows(query).count()
+        reader = self._reader()
+        where, params = reader.compiler.where(query)
+        latest = reader.columns["latest"]
+        reader.prepare_connection()
+        with reader.connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT count(*) FROM {reader.table} WHERE {latest} AND ({where})", params
+            )
+            return cursor.fetchone()[0]
 
     # Statistics (EventStatistics) ------------------------------------------------------
 
@@ -870,9 +880,15 @@ class _Reader:
             row_id=column(event, "id"),
         )
         self.compiler = Compiler(storage.dialect, table)
+        self.columns = {
+            "id": column(event, "event_id"),
+            "version": column(event, "version"),
+            "latest": column(event, "is_latest"),
+        }
+        self.uuid_value = table.uuid
         self.head = (
             f"SELECT {', '.join(column(event, name) for name in ORMEventStorage.READ_FIELDS)} "
-            f"FROM {self.table} WHERE {column(event, 'is_latest')} AND "
+            f"FROM {self.table} WHERE "
         )
         # The converters Django would apply: on PostgreSQL psycopg gives UUIDs and aware
         # datetimes as they are; SQLite stores hex UUIDs and naive UTC (connection time
@@ -897,12 +913,18 @@ class _Reader:
 
     def select(self, query: EventQuery) -> tuple[str, list[Any]]:
         """The SELECT of the latest versions matching ``query``, ordered and paged."""
-        sql, params = self.compiler.where(query)
+        condition, params = self.latest(query)
+        return self.head + condition, params
+
+    def latest(self, query: EventQuery) -> tuple[str, list[Any]]:
+        """What follows ``WHERE`` to select the latest versions matching ``query``: the
+        compiled filters, order and paging."""
+        where, params = self.compiler.where(query)
         terms = []
         for term, term_params, descending in self.compiler.order_by(query):
             terms.append(f"{term} {'DESC' if descending else 'ASC'}")
             params += term_params
-        sql = f"{self.head}({sql}) ORDER BY {', '.join(terms)}"
+        sql = f"{self.columns['latest']} AND ({where}) ORDER BY {', '.join(terms)}"
         if query.limit is not None:
             sql += " LIMIT %s"
             params.append(query.limit)
@@ -912,6 +934,14 @@ class _Reader:
             sql += " OFFSET %s"
             params.append(query.offset)
         return sql, params
+
+    def fetch(self, condition: str, params: list[Any]) -> list[Event]:
+        """The events of the rows meeting ``condition`` (SQL after ``WHERE``)."""
+        self.prepare_connection()
+        with self.connection.cursor() as cursor:
+            cursor.execute(self.head + condition, params)
+            rows = cursor.fetchall()
+        return [self.event(row) for row in rows]
 
     def event(self, row: tuple) -> Event:
         """The event of a row of :meth:`select` (``READ_FIELDS``)."""

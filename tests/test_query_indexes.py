@@ -118,3 +118,44 @@ class TestPostgreSQLGenericPlans(BackendFixture):
             conditions = [line for line in plan if "Index Cond" in line]
             assert any(key in line and ">=" in line for line in conditions), plan
             assert len(trove.query_events(query)) == 10
+
+
+class TestSQLiteWordIndexCatchUp(BackendFixture):
+    """Inserted rows are indexed 256 at a time; until then they are candidates."""
+
+    def trove_storage(self, tmp_path):
+        from django.conf import settings
+
+        options = {"path": settings.SQLITE_STORAGE_PATH}
+        return {"events": {"plugin": "storage-sqlite", "options": options}, "files": MEMORY_FILES}
+
+    def indexed(self, word: str) -> int:
+        with connections[storages.events.alias].cursor() as cursor:
+            cursor.execute(
+                f"SELECT count(*) FROM {WORD_INDEX.table} WHERE {WORD_INDEX.table} MATCH %s",
+                [f'"{word}"'],
+            )
+            return cursor.fetchone()[0]
+
+    def texts(self, text: str) -> list:
+        return [event.payload for event in trove.query_events({"text": text})]
+
+    def test_rows_are_found_before_and_after_they_are_indexed(self):
+        every = WORD_INDEX.catch_up_every
+        trove.create_event("s", {"t": "first"})
+        assert self.indexed("first") == 0 and self.texts("first") == [{"t": "first"}]
+        trove.create_events([{"schema": "s", "payload": {"t": "many"}}] * (every + 10))
+        assert self.indexed("first") == 1 and 0 < self.indexed("many") < every + 10
+        assert self.texts("first") == [{"t": "first"}]
+        assert self.texts("many") == [{"t": "many"}] * (every + 10)
+
+    def test_a_flushed_table_whose_ids_start_again_is_indexed_again(self):
+        """What ``manage.py flush`` does: every row deleted, the id sequence reset."""
+        every = WORD_INDEX.catch_up_every
+        trove.create_events([{"schema": "s", "payload": {"t": f"old {i}"}} for i in range(every)])
+        with connections[storages.events.alias].cursor() as cursor:
+            cursor.execute("DELETE FROM trove_event")
+            cursor.execute("DELETE FROM sqlite_sequence WHERE name = 'trove_event'")
+        trove.create_events([{"schema": "s", "payload": {"t": "fresh"}}] * 3)
+        assert self.texts("fresh") == [{"t": "fresh"}] * 3
+        assert self.texts("old") == []

@@ -80,10 +80,13 @@ SCHEMA = (
     "CREATE INDEX feed_by_producer ON feed (producer, position)",
     *WORDS.statements(),
 )
+#: Rows per upsert statement: one statement for many rows, as the words index's triggers
+#: write the index once per statement (see ``WordIndex``); 8 parameters a row.
+UPSERT_ROWS = 500
 UPSERT_EVENT = """
     INSERT INTO events
         (event_id, version, created_at, producer, schema_id, payload, envelope, words)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+    VALUES {rows}
     ON CONFLICT (event_id) DO UPDATE SET
         version = excluded.version, created_at = excluded.created_at,
         producer = excluded.producer, schema_id = excluded.schema_id,
@@ -221,21 +224,24 @@ def replace_all(
 
 
 def _insert(connection: sqlite3.Connection, events: list[Event]) -> None:
-    connection.executemany(
-        UPSERT_EVENT,
-        [
-            (
-                str(event.uuid),
-                event.version,
-                format_instant(event.created_at),
-                event.producer,
-                event.schema.id,
-                *_split(event),
-                " ".join(payload_words(event.payload)),
-            )
-            for event in events
-        ],
-    )
+    rows = [
+        (
+            str(event.uuid),
+            event.version,
+            format_instant(event.created_at),
+            event.producer,
+            event.schema.id,
+            *_split(event),
+            " ".join(payload_words(event.payload)),
+        )
+        for event in events
+    ]
+    for start in range(0, len(rows), UPSERT_ROWS):
+        chunk = rows[start : start + UPSERT_ROWS]
+        marks = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
+        connection.execute(
+            UPSERT_EVENT.format(rows=marks), [value for row in chunk for value in row]
+        )
     connection.executemany(
         INSERT_LINK,
         [

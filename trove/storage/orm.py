@@ -74,7 +74,7 @@ EXACT_COUNT_BELOW = 10_000
 #: From this many rows on, PostgreSQL receives a batch with ``COPY`` rather than ``INSERT``.
 COPY_FROM = 100
 #: On SQLite, the FTS5 index of the events' words (migration 0006).
-WORD_INDEX = WordIndex("trove_event_words", "trove_event", content_rowid="id")
+WORD_INDEX = WordIndex("trove_event_words", "trove_event", content_rowid="id", catch_up_every=256)
 
 
 def translate_errors(method):
@@ -226,17 +226,15 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
         if connection.vendor != "sqlite":
             return
         with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT name FROM sqlite_master WHERE name IN (%s, %s, %s, %s)",
-                [WORD_INDEX.table, *WORD_INDEX.triggers()],
-            )
+            whole = {WORD_INDEX.table, WORD_INDEX.mark, *WORD_INDEX.triggers()}
+            marks = ", ".join(["%s"] * len(whole))
+            cursor.execute(f"SELECT name FROM sqlite_master WHERE name IN ({marks})", list(whole))
             found = {name for (name,) in cursor.fetchall()}
-            if WORD_INDEX.table not in found or found >= {WORD_INDEX.table, *WORD_INDEX.triggers()}:
+            if WORD_INDEX.table not in found or found >= whole:
                 return  # not migrated yet (0006 creates it all), or whole
             with transaction.atomic(using=self.alias):
-                for statement in WORD_INDEX.statements():
+                for statement in [*WORD_INDEX.statements(), *WORD_INDEX.rebuild()]:
                     cursor.execute(statement)
-                cursor.execute(WORD_INDEX.rebuild())
             logger.warning("storage-orm database %r: the words index was rebuilt", self.alias)
 
     # Models are imported late: this module is imported by system checks before apps load.

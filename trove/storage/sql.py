@@ -290,10 +290,7 @@ class SQLiteDialect(Dialect):
     def word_candidates(self, index: WordIndex, row_id: str, words: Sequence[str]) -> SQL:
         # Each word a quoted phrase: one token, never an operator, whatever it spells.
         phrases = " ".join('"' + word.replace('"', '""') + '"' for word in words)
-        return (
-            f"{row_id} IN (SELECT rowid FROM {index.table} WHERE {index.table} MATCH %s)",
-            [phrases],
-        )
+        return index.candidates(row_id), [phrases]
 
     def sort_keys(self, path: Path) -> tuple[SQL, list[SQL]]:
         p, col = self.json_path(path), self.column
@@ -422,34 +419,104 @@ WORD_TOKENIZER = "unicode61 remove_diacritics 0 categories 'L* M* N* P* S* Z* C*
 class WordIndex:
     """An SQLite FTS5 table indexing the words column of ``content`` (external content:
     it stores no copy of the words), kept in step by triggers, so that no writer needs to
-    know it exists."""
+    know it exists. It records which rows hold a token, not where (``detail=none``, no
+    column sizes): a query word is one token, never a phrase, so that is all a match
+    needs, and it keeps the index small.
+
+    FTS5 writes what it holds in memory at the end of every statement that changed it
+    through a trigger, so a trigger per inserted row makes a batch inserted row by row
+    (``executemany``) write the index once per row, several times the cost of the row.
+    With ``catch_up_every`` (a number of rows) inserted rows are not indexed one by one:
+    the index holds the rows up to the rowid in its ``mark`` table, and the insert that
+    leaves that many rows after it indexes them all in one statement; :meth:`candidates`
+    counts the rows after the mark (fewer than ``catch_up_every``) as candidates. The
+    work stays inside the inserting statement, after it holds the write lock (a trigger
+    on a transaction's first statement would read the index before the lock is taken,
+    and a deferred transaction could then not wait for the lock). Deleting or rewriting
+    an indexed row's words updates the index in its own trigger.
+    """
 
     table: str
     content: str
     content_rowid: str = "rowid"
     words: str = "words"
+    catch_up_every: int | None = None
+
+    @property
+    def mark(self) -> str:
+        return f"{self.table}_mark"
 
     def statements(self) -> list[str]:
         """Create the index and its triggers (each statement idempotent)."""
         t, c, rowid, words = self.table, self.content, self.content_rowid, self.words
-        insert = f"INSERT INTO {t}(rowid, {words}) VALUES (new.{rowid}, new.{words})"
-        delete = f"INSERT INTO {t}({t}, rowid, {words}) VALUES ('delete', old.{rowid}, old.{words})"
-        return [
+        into, new_row = f"INSERT INTO {t}(rowid, {words})", f"new.{rowid}, new.{words}"
+        into_deleted, old_row = f"INSERT INTO {t}({t}, rowid, {words})", f"old.{rowid}, old.{words}"
+        insert, delete = (
+            f"{into} VALUES ({new_row})",
+            f"{into_deleted} VALUES ('delete', {old_row})",
+        )
+        create = (
             f"CREATE VIRTUAL TABLE IF NOT EXISTS {t} USING fts5({words}, content='{c}', "
-            f"content_rowid='{rowid}', tokenize=\"{WORD_TOKENIZER}\")",
-            f"CREATE TRIGGER IF NOT EXISTS {t}_insert AFTER INSERT ON {c} BEGIN {insert}; END",
-            f"CREATE TRIGGER IF NOT EXISTS {t}_delete AFTER DELETE ON {c} BEGIN {delete}; END",
-            f"CREATE TRIGGER IF NOT EXISTS {t}_update AFTER UPDATE OF {words} ON {c} "
-            f"BEGIN {delete}; {insert}; END",
+            f"content_rowid='{rowid}', tokenize=\"{WORD_TOKENIZER}\", detail=none, "
+            "columnsize=0)"
+        )
+        if self.catch_up_every is None:
+            return [
+                create,
+                f"CREATE TRIGGER IF NOT EXISTS {t}_insert AFTER INSERT ON {c} BEGIN {insert}; END",
+                f"CREATE TRIGGER IF NOT EXISTS {t}_delete AFTER DELETE ON {c} BEGIN {delete}; END",
+                f"CREATE TRIGGER IF NOT EXISTS {t}_update AFTER UPDATE OF {words} ON {c} "
+                f"BEGIN {delete}; {insert}; END",
+            ]
+        upto = f"(SELECT upto FROM {self.mark})"
+        delete_indexed = f"{into_deleted} SELECT 'delete', {old_row}"
+        insert_indexed = f"{into} SELECT {new_row}"
+        statements = [
+            create,
+            f"CREATE TABLE IF NOT EXISTS {self.mark} "
+            "(id INTEGER PRIMARY KEY CHECK (id = 1), upto INTEGER NOT NULL)",
+            f"INSERT OR IGNORE INTO {self.mark} VALUES (1, 0)",
+            # An emptied table starts again from rowid 1 if its sequence is reset (flush).
+            f"CREATE TRIGGER IF NOT EXISTS {t}_delete AFTER DELETE ON {c} BEGIN "
+            f"{delete_indexed} WHERE old.{rowid} <= {upto}; "
+            f"UPDATE {self.mark} SET upto = 0 WHERE NOT EXISTS (SELECT 1 FROM {c}); END",
+            f"CREATE TRIGGER IF NOT EXISTS {t}_update AFTER UPDATE OF {words} ON {c} BEGIN "
+            f"{delete_indexed} WHERE old.{rowid} <= {upto}; "
+            f"{insert_indexed} WHERE new.{rowid} <= {upto}; END",
         ]
+        statements.append(
+            f"CREATE TRIGGER IF NOT EXISTS {t}_catch_up AFTER INSERT ON {c} "
+            f"WHEN new.{rowid} - {upto} >= {self.catch_up_every} BEGIN "
+            f"INSERT INTO {t}(rowid, {words}) SELECT {rowid}, {words} FROM {c} "
+            f"WHERE {rowid} > {upto} AND {rowid} <= new.{rowid}; "
+            f"UPDATE {self.mark} SET upto = new.{rowid}; END"
+        )
+        return statements
 
     def triggers(self) -> list[str]:
         """The names of the triggers that keep the index in step with its content."""
-        return [f"{self.table}_{action}" for action in ("insert", "delete", "update")]
+        if self.catch_up_every is None:
+            actions = ["insert", "delete", "update"]
+        else:
+            actions = ["delete", "update", "catch_up"]
+        return [f"{self.table}_{action}" for action in actions]
 
-    def rebuild(self) -> str:
+    def rebuild(self) -> list[str]:
         """Re-read every row of the content table into the index."""
-        return f"INSERT INTO {self.table}({self.table}) VALUES ('rebuild')"
+        statements = [f"INSERT INTO {self.table}({self.table}) VALUES ('rebuild')"]
+        if self.catch_up_every is not None:
+            c, rowid = self.content, self.content_rowid
+            statements.append(
+                f"UPDATE {self.mark} SET upto = (SELECT coalesce(max({rowid}), 0) FROM {c})"
+            )
+        return statements
+
+    def candidates(self, row_id: str) -> str:
+        """The condition (one parameter: the FTS5 query) of the rows that may match."""
+        found = f"{row_id} IN (SELECT rowid FROM {self.table} WHERE {self.table} MATCH %s)"
+        if self.catch_up_every is None:
+            return found
+        return f"({found} OR {row_id} > (SELECT upto FROM {self.mark}))"
 
 
 @dataclass(frozen=True)

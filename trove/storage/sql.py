@@ -513,10 +513,15 @@ class WordIndex:
 
     def candidates(self, row_id: str) -> str:
         """The condition (one parameter: the FTS5 query) of the rows that may match."""
-        found = f"{row_id} IN (SELECT rowid FROM {self.table} WHERE {self.table} MATCH %s)"
-        if self.catch_up_every is None:
-            return found
-        return f"({found} OR {row_id} > (SELECT upto FROM {self.mark}))"
+        found = f"SELECT rowid FROM {self.table} WHERE {self.table} MATCH %s"
+        if self.catch_up_every is not None:
+            # One list of row ids, not an OR, which SQLite would answer by a scan.
+            rowid = self.content_rowid
+            found += (
+                f" UNION ALL SELECT {rowid} FROM {self.content} "
+                f"WHERE {rowid} > (SELECT upto FROM {self.mark})"
+            )
+        return f"{row_id} IN ({found})"
 
 
 @dataclass(frozen=True)

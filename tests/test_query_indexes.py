@@ -43,7 +43,9 @@ class TestSQLiteWordIndex(BackendFixture):
 
     def test_text_is_answered_by_the_word_index(self):
         trove.create_events([{"schema": "s", "payload": {"t": f"word{i} x"}} for i in range(50)])
-        assert f"{WORD_INDEX.table} VIRTUAL TABLE" in self.plan({"text": "Word7 X"})
+        plan = self.plan({"text": "Word7 X"})
+        assert f"{WORD_INDEX.table} VIRTUAL TABLE" in plan
+        assert not re.search(r"SCAN trove_event\b(?!_words)", plan), plan  # no table scan
         assert self.texts("Word7 X") == [{"t": "word7 x"}]
 
     def test_the_index_follows_new_versions_and_whole_words(self):
@@ -90,6 +92,7 @@ class TestJSONDirectoryWordIndex(BackendFixture):
         finally:
             connection.close()
         assert f"{jsonfile_index.WORDS.table} VIRTUAL TABLE" in str(plan)
+        assert not re.search(r"SCAN e\b", str(plan)), plan  # no table scan
 
 
 class TestPostgreSQLGenericPlans(BackendFixture):

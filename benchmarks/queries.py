@@ -10,15 +10,18 @@ query shapes, each answered by 1–50 events:
 
 - payload equality on a top-level key (``order``, unique) and on a nested key
   (``customer.id``, 10 events each);
-- producer + time range, newest first, 50 events;
+- producer + time range, newest first, 50 events; a schema, newest first, 50 events;
 - events linking to a target (10 each);
 - the 50 highest ``payload.amount``;
 - a ``where`` range on ``amount`` (about 20 events);
-- ``text``: two words of one event's title (its GIN index on PostgreSQL, a scan of the
-  stored words on SQLite; the hand-written side is a ``LIKE`` scan of the title).
+- ``text``: two words of one event's title (the GIN index of the words on PostgreSQL,
+  their FTS5 index on SQLite), beside a ``LIKE`` scan of the title and beside the raw SQL
+  of the same words index.
 
 Trove's side is ``trove.query_events`` (parse, SQL, rows → events); the reference runs
-the SQL a developer would write on the raw driver and fetches the rows. Each run asks for
+the SQL a developer would write on the raw driver, selecting the columns Trove reads
+(``COLUMNS``) and decoding the JSON ones into dicts and lists as Trove does (``json.loads``
+on SQLite, psycopg's ``jsonb`` loader on PostgreSQL). Each run asks for
 a different value; p50 and p95 are over all runs, the two sides in alternation (at least
 10 runs; a shape stops after ``BUDGET`` seconds).
 """
@@ -43,6 +46,13 @@ STEP = timedelta(milliseconds=10)
 #: Every LINK_EVERY-th event links to the event that starts its block of LINK_BLOCK.
 LINK_EVERY, LINK_BLOCK = 10, 100
 LIMIT = 50
+#: What Trove reads of each event, and the hand-written side selects.
+COLUMNS = (
+    "event_id, version, created_at, producer, schema_id, schema_version, payload, files, "
+    "links, metadata, position"
+)
+#: The indexes of ``COLUMNS`` holding JSON: the reference decodes them as Trove does.
+JSON_COLUMNS = (6, 7, 8, 9)
 #: Seconds of measuring per query shape, after at least 10 runs (a scan of 1,000,000 rows
 #: takes about a second).
 BUDGET = 30.0
@@ -132,7 +142,7 @@ class Shape:
 
 
 def shapes(data: Dataset, vendor: str) -> list[Shape]:
-    """The five query shapes, with raw SQL for ``vendor`` ("sqlite" or "postgresql")."""
+    """The query shapes, with raw SQL for ``vendor`` ("sqlite" or "postgresql")."""
     import json
 
     def iso(value: datetime) -> str:
@@ -163,7 +173,8 @@ def shapes(data: Dataset, vendor: str) -> list[Shape]:
         amount = "(payload ->> 'amount')::numeric"
         title = "payload ->> 'title' ILIKE %s"
         mark = "%s"
-    select = "SELECT * FROM trove_event WHERE is_latest AND "
+    select = f"SELECT {COLUMNS} FROM trove_event WHERE is_latest AND "
+    joined = ", ".join(f"e.{column}" for column in COLUMNS.split(", "))
 
     def top_params(i: int) -> list[Any]:
         order = data.payload(i)["order"]
@@ -181,6 +192,30 @@ def shapes(data: Dataset, vendor: str) -> list[Shape]:
             "sort": [{"field": "createdAt", "direction": "desc"}],
             "limit": LIMIT,
         }
+
+    def newest(i: int) -> dict[str, Any]:
+        return {
+            "schema": SCHEMAS[i % len(SCHEMAS)],
+            "sort": [{"field": "createdAt", "direction": "desc"}],
+            "limit": LIMIT,
+        }
+
+    def raw_newest(i: int) -> tuple[str, list[Any]]:
+        return (
+            select + f"schema_id = {mark} ORDER BY created_at DESC LIMIT {LIMIT}",
+            [SCHEMAS[i % len(SCHEMAS)]],
+        )
+
+    if vendor == "sqlite":
+        indexed_words = (
+            "id IN (SELECT rowid FROM trove_event_words WHERE trove_event_words MATCH ?)"
+        )
+    else:
+        indexed_words = "string_to_array(words, ' ') @> %s::text[]"
+
+    def words_params(i: int) -> list[Any]:
+        wanted = words(i).split()
+        return [" ".join(f'"{w}"' for w in wanted) if vendor == "sqlite" else wanted]
 
     def raw_window(i: int) -> tuple[str, list[Any]]:
         start, end = data.time_window(i)
@@ -202,11 +237,12 @@ def shapes(data: Dataset, vendor: str) -> list[Shape]:
             lambda i: (select + nested, nested_params(i)),
         ),
         Shape("producer + time range, newest 50", window, raw_window),
+        Shape("schema, newest 50", newest, raw_newest),
         Shape(
             "link target",
             lambda i: {"links": [{"targetEvent": str(data.linked_target(i))}]},
             lambda i: (
-                "SELECT e.* FROM trove_eventlink l JOIN trove_event e "
+                f"SELECT {joined} FROM trove_eventlink l JOIN trove_event e "
                 "ON e.event_id = l.source_event_id AND e.version = l.source_version "
                 f"WHERE l.target_event_id = {mark} AND e.is_latest",
                 [raw_id(data.linked_target(i))],
@@ -231,6 +267,11 @@ def shapes(data: Dataset, vendor: str) -> list[Shape]:
             "text, two words",
             lambda i: {"text": words(i)},
             lambda i: (select + title, [f"%{words(i)} %"]),
+        ),
+        Shape(
+            "text, two words, raw SQL on the words index",
+            lambda i: {"text": words(i)},
+            lambda i: (select + indexed_words, words_params(i)),
         ),
     ]
 
@@ -284,6 +325,7 @@ def check_answers(data: Dataset, vendor: str, raw_execute: Callable[[str, list[A
 
 def sqlite_figures(root: Path, count: int, runs: int) -> list[dict[str, Any]]:
     """Every shape on storage-sqlite; payload equality again with ``payloadIndexes``."""
+    import json
     import sqlite3
 
     from django.db import connections
@@ -299,7 +341,14 @@ def sqlite_figures(root: Path, count: int, runs: int) -> list[dict[str, Any]]:
     raw = sqlite3.connect(path)
 
     def execute(sql: str, params: list[Any]) -> list:
-        return raw.execute(sql, params).fetchall()
+        """The rows with their JSON columns decoded, as psycopg decodes ``jsonb``."""
+        rows = []
+        for row in raw.execute(sql, params).fetchall():
+            values = list(row)
+            for index in JSON_COLUMNS:
+                values[index] = json.loads(values[index])
+            rows.append(values)
+        return rows
 
     def analyze() -> None:
         with connections[SQLiteEventStorage.alias_for(path)].cursor() as cursor:
@@ -358,9 +407,32 @@ def postgres_figures(url: str, count: int, runs: int, full: bool) -> list[dict[s
 
                 check_answers(data, "postgresql", execute)
                 label = f"storage-orm PostgreSQL, {count:,} events" + ("" if full else " (quick)")
-                return measure(label, data, "postgresql", execute, runs)
+                figures = measure(label, data, "postgresql", execute, runs)
+                storages.close_all()
+                indexed = {"database": "postgres", "payloadIndexes": ["amount"]}
+                with override_settings(
+                    TROVE={"storage": {"events": {"plugin": "storage-orm", "options": indexed}}}
+                ):
+                    storages.events  # noqa: B018 - initializing creates the index
+                    with connections["postgres"].cursor() as cursor:
+                        cursor.execute("ANALYZE trove_event")  # the expression's statistics
+                    figures += measure(
+                        f"{label}, payloadIndexes",
+                        data,
+                        "postgresql",
+                        execute,
+                        runs,
+                        ("payload range",),
+                    )
+                return figures
         finally:
             clear_tables("postgres")()
+            with connections["postgres"].cursor() as cursor:
+                cursor.execute(
+                    "SELECT indexname FROM pg_indexes WHERE indexname LIKE 'trove_payload_%'"
+                )
+                for (name,) in cursor.fetchall():
+                    cursor.execute(f'DROP INDEX "{name}"')
             storages.close_all()
 
 

@@ -12,7 +12,9 @@ Parameters: ``schema`` and ``producer`` (repeat for any of several), ``start``/`
 (ISO-8601, inclusive), ``link_type``/``link_target``, ``payload.<path>=<value>`` (the value
 is read as JSON when it parses as JSON, else taken as a string),
 ``payload.<path>__<op>=<value>`` for each ``where`` operator (``in`` by repeating it,
-``exists`` with ``true``/``false``), ``text`` (words), ``ordering`` (a comma
+``exists`` with ``true``/``false``), the same as one predicate of the generic fields
+``where_path``/``where_op``/``where_value`` (what the browsable form, whose fields are
+fixed, can offer), ``text`` (words), ``ordering`` (a comma
 list of sort fields, ``-`` for descending); ``limit``/``offset`` belong to the pagination.
 """
 
@@ -227,6 +229,22 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+class WhereValueField(forms.CharField):
+    """The generic form's predicate value, read as ``payload.<path>`` values are;
+    ``None`` when the box is empty."""
+
+    def to_python(self, value: Any) -> Any:
+        text = super().to_python(value)
+        return None if text == "" else payload_value(text, self.label or "")
+
+    def validate(self, value: Any) -> None:
+        """Any JSON value; EventQuery.parse checks it against the operator."""
+
+
+class WhereValueFilter(django_filters.CharFilter):
+    field_class = WhereValueField
+
+
 class RepeatableFilter(django_filters.Filter):
     field_class = RepeatableTextField
 
@@ -293,6 +311,22 @@ class EventFilterSet(django_filters.FilterSet):
         help_text="Words; each must occur as a whole word in some string of the payload, "
         "in any case.",
     )
+    where_path = django_filters.CharFilter(
+        label="Payload path",
+        strip=False,
+        help_text="With an operator and a value: one where predicate on this dotted payload "
+        "path, as payload.&lt;path&gt;__&lt;op&gt;=&lt;value&gt; asks.",
+    )
+    where_op = django_filters.CharFilter(
+        label="Operator",
+        widget=forms.Select(choices=[("", "---------"), *((op, op) for op in OPERATORS)]),
+        help_text=f"One of {', '.join(OPERATORS)}.",
+    )
+    where_value = WhereValueFilter(
+        label="Value",
+        strip=False,
+        help_text="JSON value, or text; a JSON list for in, true or false for exists.",
+    )
     ordering = SortFilter(
         label="Ordering",
         help_text="Comma-separated: createdAt, producer, schema, id, version or "
@@ -318,6 +352,18 @@ class EventFilterSet(django_filters.FilterSet):
                 continue
             payload_filter.parent = self
             self.filters[name] = payload_filter
+
+    def _form_predicate(self, data: dict[str, Any]) -> list[dict[str, Any]]:
+        """The predicate of the form's generic fields (path, operator, value): how the
+        browsable form, whose fields are fixed, adds a ``where`` predicate."""
+        given = [data.get(name) not in (None, "") for name in ("where_path", "where_op")]
+        value = data.get("where_value")
+        if not any(given) and value is None:
+            return []
+        if not all(given) or value is None:
+            message = "Give a payload path, an operator and a value together."
+            raise QueryError(message, problems=[{"field": "where_path", "message": message}])
+        return [{"path": data["where_path"], "op": data["where_op"], "value": value}]
 
     def filter_queryset(self, queryset: EventSequence) -> EventSequence:
         return queryset.narrowed(self.event_query())
@@ -349,6 +395,7 @@ class EventFilterSet(django_filters.FilterSet):
                 payload[name.removeprefix(PAYLOAD_PREFIX)] = value
         if payload:
             query["payload"] = payload
+        where.extend(self._form_predicate(data))
         if where:
             query["where"] = where
         if data.get("text") is not None and "text" in self.data:

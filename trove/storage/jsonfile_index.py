@@ -6,7 +6,8 @@ version it keeps a row, so link filters and backlinks need no scan; per version,
 position, the feed (SPEC §9) keeps its schema, producer and document. It is a cache of the
 documents: the storage rebuilds it whenever it is missing, damaged, of another format, or
 out of step with the write journal (see ``trove.storage.jsonfile``), so nothing here is
-ever the only copy.
+ever the only copy. ``text`` queries find their candidates in an FTS5 index of each
+event's words (:class:`~trove.storage.sql.WordIndex`), kept in step by triggers.
 
 The SQL of a query is built by the same :class:`~trove.storage.sql.Compiler` the ORM
 backends use (its ``%s`` placeholders become ``?``), so this backend answers every query
@@ -33,13 +34,16 @@ from trove.storage.sql import (
     Compiler,
     SQLiteDialect,
     Table,
+    WordIndex,
     distinct_values,
     exceeds_database_limits,
     register_functions,
 )
 
 #: Bumped when the tables change; an index of another format is rebuilt, not migrated.
-FORMAT = 3
+FORMAT = 4
+#: The FTS5 index of ``events.words``, kept in step by triggers, for ``text`` queries.
+WORDS = WordIndex("events_words", "events")
 SCHEMA = (
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     """CREATE TABLE events (
@@ -74,11 +78,15 @@ SCHEMA = (
     )""",
     "CREATE INDEX feed_by_schema ON feed (schema_id, position)",
     "CREATE INDEX feed_by_producer ON feed (producer, position)",
+    *WORDS.statements(),
 )
+#: Rows per upsert statement: one statement for many rows, as the words index's triggers
+#: write the index once per statement (see ``WordIndex``); 8 parameters a row.
+UPSERT_ROWS = 500
 UPSERT_EVENT = """
     INSERT INTO events
         (event_id, version, created_at, producer, schema_id, payload, envelope, words)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+    VALUES {rows}
     ON CONFLICT (event_id) DO UPDATE SET
         version = excluded.version, created_at = excluded.created_at,
         producer = excluded.producer, schema_id = excluded.schema_id,
@@ -115,6 +123,8 @@ COMPILER = Compiler(
         },
         instant=format_instant,
         uuid=str,
+        word_index=WORDS,
+        row_id="e.rowid",
     ),
 )
 COLUMNS = "e.payload, e.envelope"
@@ -193,7 +203,7 @@ def replace_all(
     Returns how many events (distinct ids) the new index holds.
     """
     with write_transaction(connection):
-        for table in ("feed", "links", "events", "meta"):
+        for table in (WORDS.table, "feed", "links", "events", "meta"):
             connection.execute(f"DROP TABLE IF EXISTS {table}")
         for statement in SCHEMA:
             connection.execute(statement)
@@ -214,21 +224,24 @@ def replace_all(
 
 
 def _insert(connection: sqlite3.Connection, events: list[Event]) -> None:
-    connection.executemany(
-        UPSERT_EVENT,
-        [
-            (
-                str(event.uuid),
-                event.version,
-                format_instant(event.created_at),
-                event.producer,
-                event.schema.id,
-                *_split(event),
-                " ".join(payload_words(event.payload)),
-            )
-            for event in events
-        ],
-    )
+    rows = [
+        (
+            str(event.uuid),
+            event.version,
+            format_instant(event.created_at),
+            event.producer,
+            event.schema.id,
+            *_split(event),
+            " ".join(payload_words(event.payload)),
+        )
+        for event in events
+    ]
+    for start in range(0, len(rows), UPSERT_ROWS):
+        chunk = rows[start : start + UPSERT_ROWS]
+        marks = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
+        connection.execute(
+            UPSERT_EVENT.format(rows=marks), [value for row in chunk for value in row]
+        )
     connection.executemany(
         INSERT_LINK,
         [

@@ -27,6 +27,7 @@ from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import Any, ClassVar
 
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, DataError, IntegrityError, connections, transaction
 from django.db.models import (
@@ -53,6 +54,7 @@ from trove.storage.sql import (
     Dialect,
     SQLiteDialect,
     Table,
+    WordIndex,
     distinct_values,
     exceeds_database_limits,
     register_functions,
@@ -71,6 +73,8 @@ logger = logging.getLogger(__name__)
 EXACT_COUNT_BELOW = 10_000
 #: From this many rows on, PostgreSQL receives a batch with ``COPY`` rather than ``INSERT``.
 COPY_FROM = 100
+#: On SQLite, the FTS5 index of the events' words (migration 0006).
+WORD_INDEX = WordIndex("trove_event_words", "trove_event", content_rowid="id", catch_up_every=256)
 
 
 def translate_errors(method):
@@ -149,6 +153,7 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
         self._atomics = threading.local()
         self._plans: dict[tuple, tuple[str, str, list]] = {}
         self._conversions: dict[tuple, list] = {}
+        self._readers: dict[Any, _Reader] = {}
 
     @staticmethod
     def _index_paths(paths: Any) -> list[tuple[str, ...]]:
@@ -174,6 +179,7 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
         if self.alias not in connections.settings:
             raise ImproperlyConfigured(f"storage-orm: no database {self.alias!r} in DATABASES.")
         self._create_payload_indexes()
+        self._repair_word_index()
 
     def shutdown(self) -> None:
         from trove.storage.notifications import stop_listeners
@@ -186,8 +192,8 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
 
         The indexed expression is the one the dialect writes for that path, so the planner
         can match the two: on SQLite ``json_extract`` (equality, ``in``, ranges), on
-        PostgreSQL the ``->`` chain (ranges; equality has the GIN index). PostgreSQL
-        matches it only while query parameters are bound client-side, Django's default.
+        PostgreSQL the ``->`` chain of literal keys (ranges; equality has the GIN index),
+        which the dialect writes the same way, so prepared statements match it too.
         """
         connection = connections[self.alias]
         if not self.payload_indexes:
@@ -209,6 +215,27 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
                     f"CREATE INDEX IF NOT EXISTS {quote(name)} ON {quote(meta.db_table)} "
                     f"({expression}) WHERE {quote('is_latest')}"
                 )
+
+    @translate_errors
+    def _repair_word_index(self) -> None:
+        """Recreate the triggers of SQLite's word index (migration 0006) if they are gone,
+        and re-read the words into it: Django's SQLite schema editor remakes a table it
+        alters, which drops the table's triggers, so a later migration of ``trove_event``
+        would otherwise leave the index behind the table."""
+        connection = connections[self.alias]
+        if connection.vendor != "sqlite":
+            return
+        with connection.cursor() as cursor:
+            whole = {WORD_INDEX.table, WORD_INDEX.mark, *WORD_INDEX.triggers()}
+            marks = ", ".join(["%s"] * len(whole))
+            cursor.execute(f"SELECT name FROM sqlite_master WHERE name IN ({marks})", list(whole))
+            found = {name for (name,) in cursor.fetchall()}
+            if WORD_INDEX.table not in found or found >= whole:
+                return  # not migrated yet (0006 creates it all), or whole
+            with transaction.atomic(using=self.alias):
+                for statement in [*WORD_INDEX.statements(), *WORD_INDEX.rebuild()]:
+                    cursor.execute(statement)
+            logger.warning("storage-orm database %r: the words index was rebuilt", self.alias)
 
     # Models are imported late: this module is imported by system checks before apps load.
     @property
@@ -257,20 +284,6 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
 
     def _rows(self) -> QuerySet:
         return self.models.Event.objects.using(self.alias)
-
-    @staticmethod
-    def to_event(row) -> Event:
-        return Event(
-            id=EventId(row.event_id, row.version),
-            created_at=row.created_at,
-            producer=row.producer,
-            schema=SchemaRef(row.schema_id, row.schema_version),
-            payload=row.payload,
-            files=tuple(FileRecord.from_dict(f) for f in row.files),
-            links=tuple(Link.from_dict(link) for link in row.links),
-            metadata=row.metadata,
-            position=row.position,
-        )
 
     #: Fields read to rebuild an event, in the order :meth:`_from_values` takes them.
     READ_FIELDS = (
@@ -638,57 +651,59 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
 
     @translate_errors
     def get_event(self, event_id: uuid.UUID, version: int | None = None) -> Event | None:
-        rows = self._rows().filter(event_id=event_id)
-        rows = rows.filter(is_latest=True) if version is None else rows.filter(version=version)
-        found = self._events(rows[:1])
+        reader = self._reader()
+        c = reader.columns
+        if version is None:
+            sql, params = f"{c['id']} = %s AND {c['latest']}", [reader.uuid_value(event_id)]
+        else:
+            sql, params = (
+                f"{c['id']} = %s AND {c['version']} = %s",
+                [
+                    reader.uuid_value(event_id),
+                    version,
+                ],
+            )
+        found = reader.fetch(sql, params)
         return found[0] if found else None
 
     @translate_errors
     def get_latest(self, event_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Event]:
-        rows = self._rows().filter(event_id__in=list(event_ids), is_latest=True)
-        return {event.uuid: event for event in self._events(rows)}
+        if not event_ids:
+            return {}
+        reader = self._reader()
+        marks = ", ".join(["%s"] * len(event_ids))
+        found = reader.fetch(
+            f"{reader.columns['id']} IN ({marks}) AND {reader.columns['latest']}",
+            [reader.uuid_value(event_id) for event_id in event_ids],
+        )
+        return {event.uuid: event for event in found}
 
     @translate_errors
     def get_versions(self, event_id: uuid.UUID) -> list[Event]:
-        return self._events(self._rows().filter(event_id=event_id).order_by("version"))
+        reader = self._reader()
+        c = reader.columns
+        return reader.fetch(
+            f"{c['id']} = %s ORDER BY {c['version']}", [reader.uuid_value(event_id)]
+        )
 
     @property
     def compiler(self) -> Compiler:
         """The query compiler for this database's dialect and Trove's tables."""
+        return self._reader().compiler
+
+    def _reader(self) -> _Reader:
+        """What reading events takes on this thread's connection, prepared once for it."""
         connection = connections[self.alias]
-        quote = connection.ops.quote_name
-        m = self.models
-        event, link = m.Event._meta, m.EventLink._meta
-
-        def column(meta, name: str) -> str:
-            return f"{quote(meta.db_table)}.{quote(meta.get_field(name).column)}"
-
-        def adapter(meta, name: str) -> Callable[[Any], Any]:
-            return functools.partial(meta.get_field(name).get_db_prep_value, connection=connection)
-
-        table = Table(
-            columns={field: column(event, name) for field, name in SORT_COLUMNS.items()},
-            words=column(event, "words"),
-            links=quote(link.db_table),
-            link_columns={
-                "source": column(link, "source_event_id"),
-                "source_version": column(link, "source_version"),
-                "type": column(link, "type"),
-                "target": column(link, "target_event_id"),
-                "target_version": column(link, "target_version"),
-            },
-            instant=adapter(event, "created_at"),
-            uuid=adapter(event, "event_id"),
-        )
-        return Compiler(self.dialect, table)
+        reader = self._readers.get(connection)
+        if reader is None:
+            reader = self._readers[connection] = _Reader(self, connection)
+        return reader
 
     def matching_rows(self, query: EventQuery) -> QuerySet:
         """Latest versions matching ``query``, filtered by the one SQL compiler."""
-        connection = connections[self.alias]
-        if connection.vendor == "sqlite":
-            connection.ensure_connection()
-            register_functions(connection.connection)
-        sql, params = self.compiler.where(query)
+        reader = self._reader()
+        reader.prepare_connection()
+        sql, params = reader.compiler.where(query)
         return self._rows().filter(is_latest=True).filter(RawSQL(sql, params, BooleanField()))
 
     def _ordering(self, query: EventQuery) -> list[Any]:
@@ -700,14 +715,23 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
     @translate_errors
     @refuse_queries_past_limits
     def query_events(self, query: EventQuery) -> list[Event]:
-        rows = self.matching_rows(query).order_by(*self._ordering(query))
-        stop = None if query.limit is None else query.offset + query.limit
-        return self._events(rows[query.offset : stop])
+        """The compiler's SQL run on the connection's cursor, rows decoded as the ORM
+        would: no queryset is built or compiled per query."""
+        reader = self._reader()
+        return reader.fetch(*reader.latest(query))
 
     @translate_errors
     @refuse_queries_past_limits
     def count_events(self, query: EventQuery) -> int:
-        return self.matching_rows(query).count()
+        reader = self._reader()
+        where, params = reader.compiler.where(query)
+        latest = reader.columns["latest"]
+        reader.prepare_connection()
+        with reader.connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT count(*) FROM {reader.table} WHERE {latest} AND ({where})", params
+            )
+            return cursor.fetchone()[0]
 
     # Statistics (EventStatistics) ------------------------------------------------------
 
@@ -808,6 +832,155 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
         return Link(row.type, EventId(row.target_event_id, row.target_version), row.metadata)
 
 
+def _json_value(text: str) -> Any:
+    """``JSONField.from_db_value`` of a whole column: the JSON text decoded (the empty
+    object and array, most metadata, files and links, without parsing)."""
+    if text == "{}":
+        return {}
+    if text == "[]":
+        return []
+    return json.loads(text)
+
+
+class _Reader:
+    """The read path of one storage on one connection, prepared once: the compiler (its
+    value adapters belong to the connection), the SELECT of ``READ_FIELDS`` and the
+    converters turning a row into the values the ORM would give (``from_db_value`` and
+    the backend's own)."""
+
+    def __init__(self, storage: ORMEventStorage, connection) -> None:
+        self.connection = connection
+        quote = connection.ops.quote_name
+        m = storage.models
+        event, link = m.Event._meta, m.EventLink._meta
+        self.table = quote(event.db_table)
+
+        def column(meta, name: str) -> str:
+            return f"{quote(meta.db_table)}.{quote(meta.get_field(name).column)}"
+
+        def adapter(meta, name: str) -> Callable[[Any], Any]:
+            return functools.partial(meta.get_field(name).get_db_prep_value, connection=connection)
+
+        table = Table(
+            columns={field: column(event, name) for field, name in SORT_COLUMNS.items()},
+            words=column(event, "words"),
+            links=quote(link.db_table),
+            link_columns={
+                "source": column(link, "source_event_id"),
+                "source_version": column(link, "source_version"),
+                "type": column(link, "type"),
+                "target": column(link, "target_event_id"),
+                "target_version": column(link, "target_version"),
+            },
+            instant=adapter(event, "created_at"),
+            uuid=adapter(event, "event_id"),
+            word_index=WORD_INDEX if connection.vendor == "sqlite" else None,
+            row_id=column(event, "id"),
+        )
+        self.compiler = Compiler(storage.dialect, table)
+        self.columns = {
+            "id": column(event, "event_id"),
+            "version": column(event, "version"),
+            "latest": column(event, "is_latest"),
+        }
+        self.uuid_value = table.uuid
+        self.head = (
+            f"SELECT {', '.join(column(event, name) for name in ORMEventStorage.READ_FIELDS)} "
+            f"FROM {self.table} WHERE "
+        )
+        # The converters Django would apply: on PostgreSQL psycopg gives UUIDs and aware
+        # datetimes as they are; SQLite stores hex UUIDs and naive UTC (connection time
+        # zone) text, which Django's converters turn into the same objects as these.
+        self.registered: Any = None
+        self.uuid: Callable[[Any], uuid.UUID] = _same
+        self.instant: Callable[[Any], datetime] = _same
+        if connection.vendor == "sqlite":
+            self.uuid = uuid.UUID
+            self.instant = functools.partial(
+                _sqlite_instant, connection=connection, zone=connection.timezone
+            )
+
+    def prepare_connection(self) -> None:
+        """Register the SQL functions the compiler's SQLite conditions call, once for each
+        driver connection (Django may replace it)."""
+        if self.connection.vendor == "sqlite":
+            self.connection.ensure_connection()
+            if self.connection.connection is not self.registered:
+                register_functions(self.connection.connection)
+                self.registered = self.connection.connection
+
+    def select(self, query: EventQuery) -> tuple[str, list[Any]]:
+        """The SELECT of the latest versions matching ``query``, ordered and paged."""
+        condition, params = self.latest(query)
+        return self.head + condition, params
+
+    def latest(self, query: EventQuery) -> tuple[str, list[Any]]:
+        """What follows ``WHERE`` to select the latest versions matching ``query``: the
+        compiled filters, order and paging."""
+        where, params = self.compiler.where(query)
+        terms = []
+        for term, term_params, descending in self.compiler.order_by(query):
+            terms.append(f"{term} {'DESC' if descending else 'ASC'}")
+            params += term_params
+        sql = f"{self.columns['latest']} AND ({where}) ORDER BY {', '.join(terms)}"
+        if query.limit is not None:
+            sql += " LIMIT %s"
+            params.append(query.limit)
+        elif query.offset and self.connection.vendor == "sqlite":
+            sql += " LIMIT -1"  # SQLite's OFFSET needs a LIMIT
+        if query.offset:
+            sql += " OFFSET %s"
+            params.append(query.offset)
+        return sql, params
+
+    def fetch(self, condition: str, params: list[Any]) -> list[Event]:
+        """The events of the rows meeting ``condition`` (SQL after ``WHERE``)."""
+        self.prepare_connection()
+        with self.connection.cursor() as cursor:
+            cursor.execute(self.head + condition, params)
+            rows = cursor.fetchall()
+        return [self.event(row) for row in rows]
+
+    def event(self, row: tuple) -> Event:
+        """The event of a row of :meth:`select` (``READ_FIELDS``)."""
+        event_id, version, created_at, producer, schema_id, schema_version = row[:6]
+        payload, files, links, metadata, position = row[6:]
+        return Event(
+            id=EventId(self.uuid(event_id), version),
+            created_at=self.instant(created_at),
+            producer=producer,
+            schema=SchemaRef(schema_id, schema_version),
+            payload=_json_value(payload),
+            files=() if files == "[]" else tuple(map(FileRecord.from_dict, json.loads(files))),
+            links=() if links == "[]" else tuple(map(_stored_link, json.loads(links))),
+            metadata=_json_value(metadata),
+            position=position,
+        )
+
+
+def _stored_link(data: dict[str, Any]) -> Link:
+    """A link as ``Link.to_dict`` stored it, without the checks of a link from a client
+    (:meth:`Link.from_dict`, still used for any other shape)."""
+    target, link_type, metadata = data.get("targetEvent"), data.get("type"), data.get("metadata")
+    if type(target) is dict and type(link_type) is str and link_type and type(metadata) is dict:
+        version = target.get("version")
+        if version is None or (type(version) is int and version >= 1):
+            return Link(link_type, EventId(uuid.UUID(target["id"]), version), metadata)
+    return Link.from_dict(data)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _sqlite_instant(value: Any, *, connection, zone: tzinfo) -> datetime:
+    """Django's ``convert_datetimefield_value`` on SQLite (whose driver already parsed the
+    text, by the converter Django registers), for the case it always meets: naive UTC."""
+    if isinstance(value, datetime) and value.tzinfo is None and settings.USE_TZ:
+        return value.replace(tzinfo=zone)
+    return connection.ops.convert_datetimefield_value(value, None, connection)
+
+
 class SQLiteEventStorage(ORMEventStorage):
     """``storage-sqlite``: the ORM backend on its own SQLite file at ``path``."""
 
@@ -851,6 +1024,7 @@ class SQLiteEventStorage(ORMEventStorage):
             )[self.alias]
         call_command("migrate", "trove", database=self.alias, verbosity=0, interactive=False)
         self._create_payload_indexes()
+        self._repair_word_index()
 
     def shutdown(self) -> None:
         super().shutdown()

@@ -177,6 +177,11 @@ class Dialect:
         (:func:`trove.query.payload_words`)."""
         return all_of([(f"instr(' ' || {column} || ' ', %s) > 0", [f" {w} "]) for w in words])
 
+    def word_candidates(self, index: WordIndex, row_id: str, words: Sequence[str]) -> SQL:
+        """Rows (their ``row_id``) that may hold every one of ``words``, found by a
+        full-text index."""
+        raise NotImplementedError
+
 
 #: SQL comparison of each range operator.
 RANGES = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
@@ -282,6 +287,11 @@ class SQLiteDialect(Dialect):
             [*pp, len(prefix), prefix, *pp],
         )
 
+    def word_candidates(self, index: WordIndex, row_id: str, words: Sequence[str]) -> SQL:
+        # Each word a quoted phrase: one token, never an operator, whatever it spells.
+        phrases = " ".join('"' + word.replace('"', '""') + '"' for word in words)
+        return index.candidates(row_id), [phrases]
+
     def sort_keys(self, path: Path) -> tuple[SQL, list[SQL]]:
         p, col = self.json_path(path), self.column
         kind = f"json_type({col}, %s)"
@@ -308,6 +318,12 @@ class PostgreSQLDialect(Dialect):
     """
 
     def value(self, path: Path) -> SQL:
+        """``(payload -> 'key'::text …)``: identifier keys written as literals, the very
+        expression of a ``payloadIndexes`` index, which the planner then matches however
+        parameters are bound (a parameter in its place matches no index in a generic plan
+        of a prepared statement); any other key travels as a parameter."""
+        if all(IDENTIFIER.fullmatch(key) for key in path):
+            return "(" + self.column + "".join(f" -> '{key}'::text" for key in path) + ")", []
         return "(" + self.column + "".join(" -> %s::text" for _ in path) + ")", list(path)
 
     def equals(self, path: Path, value: Any) -> SQL:
@@ -392,6 +408,121 @@ def _nest(path: Path, value: Any) -> Any:
 
 DIALECTS = {"sqlite": SQLiteDialect, "postgresql": PostgreSQLDialect}
 
+#: FTS5's tokenizer for a words column: every character but the space is part of a token,
+#: so each stored word is one token, and a query word the same token. Its case folding
+#: (no diacritics removed) can only merge words, never split one, and long tokens are cut
+#: the same way on both sides: a match is a superset of the exact answer, never less.
+WORD_TOKENIZER = "unicode61 remove_diacritics 0 categories 'L* M* N* P* S* Z* C*' separators ' '"
+
+
+@dataclass(frozen=True)
+class WordIndex:
+    """An SQLite FTS5 table indexing the words column of ``content`` (external content:
+    it stores no copy of the words), kept in step by triggers, so that no writer needs to
+    know it exists. It records which rows hold a token, not where (``detail=none``, no
+    column sizes): a query word is one token, never a phrase, so that is all a match
+    needs, and it keeps the index small.
+
+    FTS5 writes what it holds in memory at the end of every statement that changed it
+    through a trigger, so a trigger per inserted row makes a batch inserted row by row
+    (``executemany``) write the index once per row, several times the cost of the row.
+    With ``catch_up_every`` (a number of rows) inserted rows are not indexed one by one:
+    the index holds the rows up to the rowid in its ``mark`` table, and the insert that
+    leaves that many rows after it indexes them all in one statement; :meth:`candidates`
+    counts the rows after the mark (fewer than ``catch_up_every``) as candidates. The
+    work stays inside the inserting statement, after it holds the write lock (a trigger
+    on a transaction's first statement would read the index before the lock is taken,
+    and a deferred transaction could then not wait for the lock). Deleting or rewriting
+    an indexed row's words updates the index in its own trigger.
+    """
+
+    table: str
+    content: str
+    content_rowid: str = "rowid"
+    words: str = "words"
+    catch_up_every: int | None = None
+
+    @property
+    def mark(self) -> str:
+        return f"{self.table}_mark"
+
+    def statements(self) -> list[str]:
+        """Create the index and its triggers (each statement idempotent)."""
+        t, c, rowid, words = self.table, self.content, self.content_rowid, self.words
+        into, new_row = f"INSERT INTO {t}(rowid, {words})", f"new.{rowid}, new.{words}"
+        into_deleted, old_row = f"INSERT INTO {t}({t}, rowid, {words})", f"old.{rowid}, old.{words}"
+        insert, delete = (
+            f"{into} VALUES ({new_row})",
+            f"{into_deleted} VALUES ('delete', {old_row})",
+        )
+        create = (
+            f"CREATE VIRTUAL TABLE IF NOT EXISTS {t} USING fts5({words}, content='{c}', "
+            f"content_rowid='{rowid}', tokenize=\"{WORD_TOKENIZER}\", detail=none, "
+            "columnsize=0)"
+        )
+        if self.catch_up_every is None:
+            return [
+                create,
+                f"CREATE TRIGGER IF NOT EXISTS {t}_insert AFTER INSERT ON {c} BEGIN {insert}; END",
+                f"CREATE TRIGGER IF NOT EXISTS {t}_delete AFTER DELETE ON {c} BEGIN {delete}; END",
+                f"CREATE TRIGGER IF NOT EXISTS {t}_update AFTER UPDATE OF {words} ON {c} "
+                f"BEGIN {delete}; {insert}; END",
+            ]
+        upto = f"(SELECT upto FROM {self.mark})"
+        delete_indexed = f"{into_deleted} SELECT 'delete', {old_row}"
+        insert_indexed = f"{into} SELECT {new_row}"
+        statements = [
+            create,
+            f"CREATE TABLE IF NOT EXISTS {self.mark} "
+            "(id INTEGER PRIMARY KEY CHECK (id = 1), upto INTEGER NOT NULL)",
+            f"INSERT OR IGNORE INTO {self.mark} VALUES (1, 0)",
+            # An emptied table starts again from rowid 1 if its sequence is reset (flush).
+            f"CREATE TRIGGER IF NOT EXISTS {t}_delete AFTER DELETE ON {c} BEGIN "
+            f"{delete_indexed} WHERE old.{rowid} <= {upto}; "
+            f"UPDATE {self.mark} SET upto = 0 WHERE NOT EXISTS (SELECT 1 FROM {c}); END",
+            f"CREATE TRIGGER IF NOT EXISTS {t}_update AFTER UPDATE OF {words} ON {c} BEGIN "
+            f"{delete_indexed} WHERE old.{rowid} <= {upto}; "
+            f"{insert_indexed} WHERE new.{rowid} <= {upto}; END",
+        ]
+        statements.append(
+            f"CREATE TRIGGER IF NOT EXISTS {t}_catch_up AFTER INSERT ON {c} "
+            f"WHEN new.{rowid} - {upto} >= {self.catch_up_every} BEGIN "
+            f"INSERT INTO {t}(rowid, {words}) SELECT {rowid}, {words} FROM {c} "
+            f"WHERE {rowid} > {upto} AND {rowid} <= new.{rowid}; "
+            f"UPDATE {self.mark} SET upto = new.{rowid}; END"
+        )
+        return statements
+
+    def triggers(self) -> list[str]:
+        """The names of the triggers that keep the index in step with its content."""
+        if self.catch_up_every is None:
+            actions = ["insert", "delete", "update"]
+        else:
+            actions = ["delete", "update", "catch_up"]
+        return [f"{self.table}_{action}" for action in actions]
+
+    def rebuild(self) -> list[str]:
+        """Re-read every row of the content table into the index."""
+        statements = [f"INSERT INTO {self.table}({self.table}) VALUES ('rebuild')"]
+        if self.catch_up_every is not None:
+            c, rowid = self.content, self.content_rowid
+            statements.append(
+                f"UPDATE {self.mark} SET upto = (SELECT coalesce(max({rowid}), 0) FROM {c})"
+            )
+        return statements
+
+    def candidates(self, row_id: str) -> str:
+        """The condition (one parameter: the FTS5 query) of the rows that may match."""
+        found = f"SELECT rowid FROM {self.table} WHERE {self.table} MATCH %s"
+        if self.catch_up_every is not None:
+            # One list of row ids, not an OR, which SQLite would answer by a scan.
+            rowid = self.content_rowid
+            found += (
+                f" UNION ALL SELECT {rowid} FROM {self.content} "
+                f"WHERE {rowid} > (SELECT upto FROM {self.mark})"
+            )
+        return f"{row_id} IN ({found})"
+
 
 @dataclass(frozen=True)
 class Table:
@@ -411,6 +542,10 @@ class Table:
     link_columns: dict[str, str]
     instant: Callable[[datetime], Any]
     uuid: Callable[[UUID], Any]
+    #: The full-text index of ``words``, where there is one (SQLite), and the SQL of the
+    #: indexed table's rowid.
+    word_index: WordIndex | None = None
+    row_id: str = "rowid"
 
 
 class Compiler:
@@ -434,39 +569,51 @@ class Compiler:
         conditions.extend(self._links(query))
         conditions.extend(self.dialect.predicate(predicate) for predicate in query.where)
         if query.words:
+            if self.table.word_index is not None:
+                # The index narrows to candidates; the exact test then holds Trove's rules.
+                conditions.append(
+                    self.dialect.word_candidates(
+                        self.table.word_index, self.table.row_id, query.words
+                    )
+                )
             conditions.append(self.dialect.has_words(self.table.words, query.words))
         return all_of(conditions)
 
     def _links(self, query: EventQuery) -> list[SQL]:
+        """A condition per ``links`` entry. One naming a target is a row-value ``IN`` over
+        the links to that target, uncorrelated: the database starts from the few versions
+        linking to it (the link table's target index, then the event table's (id,
+        version) key) instead of testing each event. One without a target tests each
+        event's own links (``EXISTS``), as a type alone may match most of them."""
         links, c = self.table.links, self.table.link_columns
+        columns = self.table.columns
         conditions: list[SQL] = []
-        targets = [wanted.target.id for wanted in query.links if wanted.target is not None]
-        if targets:
-            # The first target's condition, uncorrelated: lets the database start from the
-            # few events linking to it (an index on the target) instead of testing each.
-            conditions.append(
-                (
-                    f"{self.table.columns['id']} IN "
-                    f"(SELECT {c['source']} FROM {links} WHERE {c['target']} = %s)",
-                    [self.table.uuid(targets[0])],
-                )
-            )
         for wanted in query.links:
-            clause = (
-                f"EXISTS (SELECT 1 FROM {links} WHERE {c['source']} = {self.table.columns['id']}"
-                f" AND {c['source_version']} = {self.table.columns['version']}"
-            )
+            tests: list[str] = []
             params: list[Any] = []
             if wanted.type is not None:
-                clause += f" AND {c['type']} = %s"
+                tests.append(f"{c['type']} = %s")
                 params.append(wanted.type)
             if wanted.target is not None:
-                clause += f" AND {c['target']} = %s"
+                tests.append(f"{c['target']} = %s")
                 params.append(self.table.uuid(wanted.target.id))
                 if wanted.target.version is not None:
-                    clause += f" AND {c['target_version']} = %s"
+                    tests.append(f"{c['target_version']} = %s")
                     params.append(wanted.target.version)
-            conditions.append((clause + ")", params))
+                conditions.append(
+                    (
+                        f"({columns['id']}, {columns['version']}) IN (SELECT {c['source']}, "
+                        f"{c['source_version']} FROM {links} WHERE {' AND '.join(tests)})",
+                        params,
+                    )
+                )
+                continue
+            own = (
+                f"{c['source']} = {columns['id']} AND {c['source_version']} = {columns['version']}"
+            )
+            conditions.append(
+                (f"EXISTS (SELECT 1 FROM {links} WHERE {' AND '.join([own, *tests])})", params)
+            )
         return conditions
 
     def order_by(self, query: EventQuery) -> list[tuple[str, list[Any], bool]]:
@@ -484,7 +631,13 @@ class Compiler:
             (missing, missing_params), values = self.dialect.sort_keys(path)
             terms.append((missing, missing_params, False))
             terms.extend((sql, params, key.descending) for sql, params in values)
-        terms += [(columns["createdAt"], [], False), (columns["id"], [], False)]
+        # Tie-breakers a sort key already gives are left out: the database need not
+        # order by a column twice (a second sort step where an index gave the first).
+        fields = {key.field for key in query.sort if key.payload_path is None}
+        if "id" not in fields:
+            if "createdAt" not in fields:
+                terms.append((columns["createdAt"], [], False))
+            terms.append((columns["id"], [], False))
         return terms
 
 

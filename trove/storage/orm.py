@@ -73,7 +73,7 @@ logger = logging.getLogger(__name__)
 EXACT_COUNT_BELOW = 10_000
 #: From this many rows on, PostgreSQL receives a batch with ``COPY`` rather than ``INSERT``.
 COPY_FROM = 100
-#: On SQLite, the FTS5 index of the events' words (migration 0006).
+#: On SQLite, the FTS5 index of the events' words (migration 0005).
 WORD_INDEX = WordIndex("trove_event_words", "trove_event", content_rowid="id", catch_up_every=256)
 
 
@@ -218,7 +218,7 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
 
     @translate_errors
     def _repair_word_index(self) -> None:
-        """Recreate the triggers of SQLite's word index (migration 0006) if they are gone,
+        """Recreate the triggers of SQLite's word index (migration 0005) if they are gone,
         and re-read the words into it: Django's SQLite schema editor remakes a table it
         alters, which drops the table's triggers, so a later migration of ``trove_event``
         would otherwise leave the index behind the table."""
@@ -231,7 +231,7 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
             cursor.execute(f"SELECT name FROM sqlite_master WHERE name IN ({marks})", list(whole))
             found = {name for (name,) in cursor.fetchall()}
             if WORD_INDEX.table not in found or found >= whole:
-                return  # not migrated yet (0006 creates it all), or whole
+                return  # not migrated yet (0005 creates it all), or whole
             with transaction.atomic(using=self.alias):
                 for statement in [*WORD_INDEX.statements(), *WORD_INDEX.rebuild()]:
                     cursor.execute(statement)

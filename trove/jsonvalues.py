@@ -55,23 +55,34 @@ def json_problems(value: Any, field: str, *, query: bool = False) -> list[dict[s
     return problems
 
 
+#: The types JSON decodes to, told apart before the slower abstract-class check.
+_CONTAINERS = frozenset({dict, list, tuple})
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _is_container(value: Any) -> bool:
+    """Whether ``value`` is an object or an array (a ``Mapping``, list or tuple)."""
+    kind = type(value)
+    if kind in _CONTAINERS:
+        return True
+    return kind not in _SCALARS and isinstance(value, Mapping | list | tuple)
+
+
 def json_depth(value: Any) -> int:
     """How deeply ``value`` nests: 0 for a scalar, 1 for a flat object or list, and so on.
 
     Iterative, so that a document nested far past Python's recursion limit is measured
     rather than crashing the measurement; compared with ``TROVE["max_json_depth"]``.
     """
+    if not _is_container(value):
+        return 0
     deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:  # only containers are pushed: a scalar is never deeper than its parent
         item, depth = stack.pop()
-        if isinstance(item, Mapping):
-            children: Any = item.values()
-        elif isinstance(item, list | tuple):
-            children = item
-        else:
-            deepest = max(deepest, depth)
-            continue
-        deepest = max(deepest, depth + 1)
-        stack.extend((child, depth + 1) for child in children)
+        deepest = max(deepest, depth)
+        children = item.values() if isinstance(item, Mapping) else item
+        for child in children:
+            if _is_container(child):
+                stack.append((child, depth + 1))
     return deepest

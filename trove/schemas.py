@@ -82,7 +82,10 @@ def _stamp(schema_id: str) -> tuple:
 
     One indexed aggregate query, far cheaper than loading the rows: the rows (and the
     compiled validators) are reloaded only when it differs from the cached one, so every
-    process sees a registration or an edit made anywhere on its next event.
+    process sees a registration or an edit made anywhere on its next event. It runs on
+    the DB-API cursor under Django's connection (its error translation and broken
+    transaction check kept): every write pays for it, and Django's cursor wrappers cost
+    more than the query itself.
     """
     from django.db import connections, router
 
@@ -90,15 +93,22 @@ def _stamp(schema_id: str) -> tuple:
     connection = connections[alias]
     if alias not in _stamp_sql:
         meta, quote = EventSchema._meta, connection.ops.quote_name
-        _stamp_sql[alias] = "SELECT COUNT(*), MAX({}), MAX({}) FROM {} WHERE {} = %s".format(
+        sql = "SELECT COUNT(*), MAX({}), MAX({}) FROM {} WHERE {} = %s".format(
             quote(meta.get_field("id").column),
             quote(meta.get_field("updated_at").column),
             quote(meta.db_table),
             quote(meta.get_field("schema_id").column),
         )
-    with connection.cursor() as cursor:
-        cursor.execute(_stamp_sql[alias], [schema_id])
-        return tuple(cursor.fetchone())
+        _stamp_sql[alias] = sql.replace("%s", "?") if connection.vendor == "sqlite" else sql
+    connection.ensure_connection()
+    connection.validate_no_broken_transaction()
+    with connection.wrap_database_errors:
+        cursor = connection.connection.cursor()
+        try:
+            cursor.execute(_stamp_sql[alias], (schema_id,))
+            return tuple(cursor.fetchone())
+        finally:
+            cursor.close()
 
 
 def compiled_schema(ref: SchemaRef) -> CompiledSchema | None:

@@ -306,6 +306,8 @@ def _check_link_targets(
     ``created`` holds events written earlier in the same batch (version 1 only), and
     ``found`` remembers the targets looked up for it, so each is looked up once.
     """
+    if not links:
+        return
     events = storages.events
     found = {} if found is None else found
     missing = []

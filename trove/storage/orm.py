@@ -506,7 +506,7 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
         except IntegrityError as error:
             names = ", ".join(f"{e.uuid} v{e.version}" for e in events[:3])
             raise VersionConflict(f"Event version already exists: {names}.") from error
-        return [event.with_changes(position=first + i) for i, event in enumerate(events)]
+        return [event.with_position(first + i) for i, event in enumerate(events)]
 
     # Positions -----------------------------------------------------------------------
 
@@ -554,7 +554,12 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
         statement = statement.rsplit("%s)", 1)[0] + '(SELECT "last" FROM counter))'
         values = self._adapted(m.Event, self.EVENT_COLUMNS, [row])[0][:-1]
         sql = f'WITH counter AS ({counter}) {statement} ON CONFLICT DO NOTHING RETURNING "position"'
-        with connections[self.alias].cursor() as cursor:
+        connection = connections[self.alias]
+        connection.ensure_connection()
+        connection.validate_no_broken_transaction()
+        # psycopg's own cursor, the one Django's wraps: its wrappers cost more than the
+        # Python side of the statement (errors are still Django's).
+        with connection.wrap_database_errors, connection.connection.cursor() as cursor:
             cursor.execute(sql, [1, 1, *extra, *values])
             found = cursor.fetchone()
         return None if found is None else found[0]
@@ -625,7 +630,7 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
                 position = self._insert_counted_sqlite(row, own_transaction=True)
                 if position is None:
                     raise VersionConflict(f"Event version already exists: {event.uuid} v1.")
-                return event.with_changes(position=position)
+                return event.with_position(position)
             single = connection.vendor == "postgresql" and alone
             scope = nullcontext() if single else transaction.atomic(using=self.alias)
         elif stack and connection.atomic_blocks[-1] is stack[-1]:
@@ -644,7 +649,7 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
                     self._insert(m.EventFile, self.FILE_COLUMNS, files)
         if position is None:
             raise VersionConflict(f"Event version already exists: {event.uuid} v1.")
-        return event.with_changes(position=position)
+        return event.with_position(position)
 
     @translate_errors
     def read_feed(

@@ -86,3 +86,51 @@ def json_depth(value: Any) -> int:
             if _is_container(child):
                 stack.append((child, depth + 1))
     return deepest
+
+
+def plain_json_depth(value: Any) -> int | None:
+    """:func:`json_depth` of a value made only of ``dict`` (with text keys), ``list``,
+    ``str``, ``int``, ``float``, ``bool`` and ``None`` in which :func:`json_problems` finds
+    nothing; ``None`` for anything else, which the two functions then look at in full.
+
+    One walk instead of two, with no path spelt out: the shape check every write makes.
+    """
+    if type(value) is not dict and type(value) is not list:
+        return None
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > deepest:
+            deepest = depth
+        children = item.values() if type(item) is dict else item
+        if type(item) is dict:
+            for key in item:
+                if type(key) is not str or not _plain_text(key):
+                    return None
+        for child in children:
+            kind = type(child)
+            if kind is str:
+                if not _plain_text(child):
+                    return None
+            elif kind is dict or kind is list:
+                stack.append((child, depth + 1))
+            elif kind is float:
+                if not math.isfinite(child):
+                    return None
+            elif kind is not int and kind is not bool and child is not None:
+                return None
+    return deepest
+
+
+def _plain_text(text: str) -> bool:
+    """Text every backend keeps: no NUL, and UTF-8 encodable (no lone surrogate)."""
+    if "\x00" in text:
+        return False
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

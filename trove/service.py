@@ -29,7 +29,7 @@ from trove import committed, schemas, signals
 from trove.conf import trove_settings
 from trove.documents import Event, EventId, FileRecord, Link, SchemaRef, parse_event_uuid
 from trove.exceptions import InvalidEvent, InvalidSchema, NotFound, VersionConflict
-from trove.jsonvalues import json_problems
+from trove.jsonvalues import json_problems, plain_json_depth
 from trove.limits import (
     MAX_SCHEMA_VERSION,
     content_type_problems,
@@ -282,7 +282,19 @@ def _check_links(links: Sequence[Link]) -> None:
 
 
 def _check_shape(producer: Any, payload: Any, metadata: Any) -> None:
-    """Refuse, on every backend alike, what some backend could not store (see jsonvalues)."""
+    """Refuse, on every backend alike, what some backend could not store (see jsonvalues).
+
+    Plain JSON objects within the depth limit (nearly every event) are seen to be so in
+    one walk each; anything else is measured and walked in full for the problems."""
+    if type(payload) is dict and type(metadata) is dict:
+        payload_depth, metadata_depth = plain_json_depth(payload), plain_json_depth(metadata)
+        if (
+            payload_depth is not None
+            and metadata_depth is not None
+            and max(payload_depth, metadata_depth) <= trove_settings.max_json_depth
+            and not name_problems(producer, "producer")
+        ):
+            return
     problems = depth_problems(payload, "payload") + depth_problems(metadata, "metadata")
     if problems:  # measured first: a value this deep is not walked any further
         raise InvalidEvent("; ".join(p["message"] for p in problems), problems=problems)

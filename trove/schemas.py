@@ -73,7 +73,8 @@ class _Versions:
         return self.compiled[version]
 
 
-_registry: dict[str, _Versions] = {}
+#: (registry database alias, schema id) → its versions, as last loaded from that database.
+_registry: dict[tuple[str, str], _Versions] = {}
 _stamp_sql: dict[str, str] = {}
 
 
@@ -114,12 +115,31 @@ def _stamp(schema_id: str) -> tuple:
 def compiled_schema(ref: SchemaRef) -> CompiledSchema | None:
     """The registered schema ``ref`` names (its latest version if none), or ``None``."""
     stamp = _stamp(ref.id)
-    versions = _registry.get(ref.id)
+    key = (registry_alias(), ref.id)
+    versions = _registry.get(key)
     if versions is None or versions.stamp != stamp:
         rows = EventSchema.objects.filter(schema_id=ref.id).values_list("version", "schema")
         versions = _Versions(stamp, list(rows))
-        _registry[ref.id] = versions
+        _registry[key] = versions
     return versions.get(ref.id, ref.version)
+
+
+def registry_alias() -> str:
+    """The database alias the registry is read from."""
+    from django.db import router
+
+    return router.db_for_read(EventSchema)
+
+
+def cached_schema(ref: SchemaRef) -> tuple[tuple, CompiledSchema | None] | None:
+    """The schema ``ref`` names as this process last loaded it, with the stamp it was
+    loaded at; ``None`` if it never was. Validating against it is sound only where the
+    write itself checks that the registry still has that stamp (see
+    ``ORMEventStorage.save_new_event_at_stamp``)."""
+    versions = _registry.get((registry_alias(), ref.id))
+    if versions is None:
+        return None
+    return versions.stamp, versions.get(ref.id, ref.version)
 
 
 def get_schema(schema_id: str, version: str | None = None):

@@ -28,7 +28,14 @@ from django.utils import timezone
 from trove import committed, schemas, signals
 from trove.conf import trove_settings
 from trove.documents import Event, EventId, FileRecord, Link, SchemaRef, parse_event_uuid
-from trove.exceptions import InvalidEvent, InvalidSchema, NotFound, VersionConflict
+from trove.exceptions import (
+    InvalidEvent,
+    InvalidSchema,
+    NotFound,
+    SchemaNotFound,
+    SchemaValidationError,
+    VersionConflict,
+)
 from trove.jsonvalues import json_problems, plain_json_depth
 from trove.limits import (
     MAX_SCHEMA_VERSION,
@@ -361,10 +368,14 @@ def _copy(
     )
 
 
-def _validated(draft: Event, schema: schemas.CompiledSchema | None) -> Event:
-    """Fire the hooks before storing around schema validation; the draft, schema resolved."""
+def _validated(
+    draft: Event, schema: schemas.CompiledSchema | None, resolved: SchemaRef | None = None
+) -> Event:
+    """Fire the hooks before storing around schema validation; the draft, schema resolved.
+    ``resolved``: the payload was validated already, this is the schema it follows."""
     signals.event_validating.send(sender=Event, event=draft)
-    resolved = schemas.check_payload(draft.schema, schema, draft.payload)
+    if resolved is None:
+        resolved = schemas.check_payload(draft.schema, schema, draft.payload)
     draft = _copy(draft, resolved, draft.files, draft.created_at)
     signals.event_validated.send(sender=Event, event=draft)
     signals.event_received.send(sender=Event, event=draft)
@@ -397,16 +408,48 @@ def _needs_transaction(new_files: Sequence[NewFile | FileReference]) -> bool:
     )
 
 
+def _save_at_stamp(draft: Event, new_files: Sequence[NewFile | FileReference]) -> Event | None:
+    """Save a new event with nothing to group in one round trip, where the event storage
+    can check the schema registry in its insert (``storage-orm`` on PostgreSQL with the
+    registry in the same database); ``None`` where it cannot, or when the registry changed.
+
+    The payload is validated against the schema as this process last loaded it, and the
+    insert happens only if the registry's stamp of that schema id is still the one it was
+    loaded at, so a registration made anywhere still applies to the very next event. If
+    the stamp moved, nothing is written and the caller validates again against the
+    registry as it now is: the hooks before storing then fire again, for the event as
+    validated anew. A payload the cached schema refuses is left to that fresh look too.
+    """
+    if draft.id.version != 1 or draft.links or _needs_transaction(new_files):
+        return None
+    storage = storages.events
+    folds = getattr(storage, "folds_schema_stamp", None)
+    if folds is None or not folds(schemas.registry_alias()):
+        return None
+    cached = schemas.cached_schema(draft.schema)
+    if cached is None:
+        return None
+    stamp, schema = cached
+    try:
+        resolved = schemas.check_payload(draft.schema, schema, draft.payload)
+    except (SchemaNotFound, SchemaValidationError):
+        return None
+    event = _with_files(_validated(draft, schema, resolved), ())
+    return storage.save_new_event_at_stamp(event, draft.schema.id, stamp)  # type: ignore[attr-defined]
+
+
 def _write(draft: Event, new_files: Sequence[NewFile | FileReference]) -> Event:
-    draft = _validated(draft, schemas.compiled_schema(draft.schema))
-    if _needs_transaction(new_files):
-        with transaction():
+    stored = _save_at_stamp(draft, new_files)
+    if stored is None:
+        draft = _validated(draft, schemas.compiled_schema(draft.schema))
+        if _needs_transaction(new_files):
+            with transaction():
+                _check_link_targets(draft.links)
+                stored = storages.events.save_event(_with_files(draft, new_files))
+                _save_links([stored])
+        else:
             _check_link_targets(draft.links)
-            stored = storages.events.save_event(_with_files(draft, new_files))
-            _save_links([stored])
-    else:
-        _check_link_targets(draft.links)
-        stored = storages.events.save_event(_with_files(draft, ()))
+            stored = storages.events.save_event(_with_files(draft, ()))
     signals.event_stored.send(sender=Event, event=stored)
     committed.after_write([stored])
     return committed.with_positions([stored])[0]

@@ -564,6 +564,70 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
             found = cursor.fetchone()
         return None if found is None else found[0]
 
+    def folds_schema_stamp(self, registry_alias: str) -> bool:
+        """Whether :meth:`save_new_event_at_stamp` checks the schema registry in the same
+        statement as the insert: on PostgreSQL, when the registry is in this database."""
+        return registry_alias == self.alias and connections[self.alias].vendor == "postgresql"
+
+    @translate_errors
+    def save_new_event_at_stamp(self, event: Event, schema_id: str, stamp: tuple) -> Event | None:
+        """Save version 1 of an event without links or files only if the registry's stamp
+        of ``schema_id`` (:func:`trove.schemas._stamp`) is still ``stamp``; ``None``, with
+        nothing written, if it is not.
+
+        One statement, so one round trip and atomic on its own, where the stamp query and
+        then the insert would be two: the stamp is read in the insert's own snapshot, and
+        the position is taken only when it matches. A registration committed before the
+        statement began is seen, so it still applies to the very next event.
+        """
+        assert event.version == 1 and not (event.links or event.files)
+        m = self.models
+        connection = connections[self.alias]
+        row, _, _ = self._new_rows(event, True, None)
+        values = self._adapted(m.Event, self.EVENT_COLUMNS, [row])[0][:-1]
+        sql = self._stamped_insert_sql()
+        connection.ensure_connection()
+        connection.validate_no_broken_transaction()
+        with connection.wrap_database_errors, connection.connection.cursor() as cursor:
+            cursor.execute(sql, [schema_id, 1, *stamp, 1, self.NOTIFY_CHANNEL, *values])
+            position, counted = cursor.fetchone()
+        if not counted:
+            return None
+        if position is None:
+            raise VersionConflict(f"Event version already exists: {event.uuid} v1.")
+        return event.with_position(position)
+
+    def _stamped_insert_sql(self) -> str:
+        """The statement of :meth:`save_new_event_at_stamp`. Params: schema id, count,
+        the stamp's three values, count, the notify channel, the event row but its
+        position. Returns (position or NULL on a duplicate id, 1 or 0 for a stale stamp)."""
+        key = ("stamped", self.alias)
+        if key not in self._plans:
+            m = self.models
+            quote = connections[self.alias].ops.quote_name
+            registry, counter = m.EventSchema._meta, m.PositionCounter._meta
+            event = m.Event._meta
+            statement, _, _ = self._insert_plan(m.Event, self.EVENT_COLUMNS)
+            columns = statement.split(" VALUES ")[0]
+            selected = ", ".join(["%s"] * (len(self.EVENT_COLUMNS) - 1))
+            table, last = quote(counter.db_table), quote("last")
+            sql = (
+                f"WITH stamp AS (SELECT COUNT(*) AS n, MAX({quote('id')}) AS i, "
+                f"MAX({quote('updated_at')}) AS u FROM {quote(registry.db_table)} "
+                f"WHERE {quote('schema_id')} = %s), "
+                f"counter AS (INSERT INTO {table} (id, {last}) "
+                f"SELECT 1, (SELECT coalesce(max({quote('position')}), 0) "
+                f"FROM {quote(event.db_table)}) + %s FROM stamp "
+                "WHERE (n, i, u) IS NOT DISTINCT FROM (%s::bigint, %s::bigint, %s::timestamptz) "
+                f"ON CONFLICT (id) DO UPDATE SET {last} = {table}.{last} + %s "
+                f"RETURNING {last}, pg_notify(%s, {last}::text)), "
+                f"inserted AS ({columns} SELECT {selected}, {last} FROM counter "
+                f"ON CONFLICT DO NOTHING RETURNING {quote('position')}) "
+                f"SELECT (SELECT {quote('position')} FROM inserted), (SELECT COUNT(*) FROM counter)"
+            )
+            self._plans[key] = (sql, "", [])
+        return self._plans[key][0]
+
     def _insert_counted_sqlite(self, row: tuple, *, own_transaction: bool) -> int | None:
         """SQLite: take a position and insert the event row, straight on the DB-API
         connection; the position, or ``None`` if the id exists.

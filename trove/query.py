@@ -439,17 +439,25 @@ def payload_words(payload: Any) -> list[str]:
     time, so that ``text`` means the same on every backend whatever a database's own
     tokenizer would make of the strings.
     """
-    found: set[str] = set()
+    texts: list[str] = []
     stack = [payload]
     while stack:
         value = stack.pop()
-        if isinstance(value, str):
-            found.update(text_words(value))
+        kind = type(value)
+        if kind is str:
+            texts.append(value)
+        elif kind is dict:
+            stack.extend(value.values())
+        elif kind is list or kind is tuple:
+            stack.extend(value)
+        elif isinstance(value, str):
+            texts.append(value)
         elif isinstance(value, dict):
             stack.extend(value.values())
         elif isinstance(value, list | tuple):
             stack.extend(value)
-    return sorted(found)
+    # One pass over all the strings: a space is no letter, so no word spans two of them.
+    return sorted(set(text_words(" ".join(texts))))
 
 
 def payload_lookup(payload: Any, path: Sequence[str]) -> Any:

@@ -408,10 +408,11 @@ def _needs_transaction(new_files: Sequence[NewFile | FileReference]) -> bool:
     )
 
 
-def _save_at_stamp(draft: Event, new_files: Sequence[NewFile | FileReference]) -> Event | None:
-    """Save a new event with nothing to group in one round trip, where the event storage
-    can check the schema registry in its insert (``storage-orm`` on PostgreSQL with the
-    registry in the same database); ``None`` where it cannot, or when the registry changed.
+def _save_at_stamp(draft: Event) -> Event | None:
+    """Save a new event with nothing to group (see :func:`_needs_transaction`) and no
+    links in one round trip, where the event storage can check the schema registry in its
+    insert (``storage-orm`` on PostgreSQL with the registry in the same database);
+    ``None`` where it cannot, or when the registry changed.
 
     The payload is validated against the schema as this process last loaded it, and the
     insert happens only if the registry's stamp of that schema id is still the one it was
@@ -420,7 +421,7 @@ def _save_at_stamp(draft: Event, new_files: Sequence[NewFile | FileReference]) -
     registry as it now is: the hooks before storing then fire again, for the event as
     validated anew. A payload the cached schema refuses is left to that fresh look too.
     """
-    if draft.id.version != 1 or draft.links or _needs_transaction(new_files):
+    if draft.id.version != 1 or draft.links:
         return None
     storage = storages.events
     folds = getattr(storage, "folds_schema_stamp", None)
@@ -439,10 +440,11 @@ def _save_at_stamp(draft: Event, new_files: Sequence[NewFile | FileReference]) -
 
 
 def _write(draft: Event, new_files: Sequence[NewFile | FileReference]) -> Event:
-    stored = _save_at_stamp(draft, new_files)
+    grouped = _needs_transaction(new_files)
+    stored = None if grouped else _save_at_stamp(draft)
     if stored is None:
         draft = _validated(draft, schemas.compiled_schema(draft.schema))
-        if _needs_transaction(new_files):
+        if grouped:
             with transaction():
                 _check_link_targets(draft.links)
                 stored = storages.events.save_event(_with_files(draft, new_files))

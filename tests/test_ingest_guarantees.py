@@ -146,3 +146,22 @@ class TestConformanceWithTheRegistryBesideTheEvents(
 
     def trove_storage(self, tmp_path):
         return {"events": POSTGRES_EVENTS, "files": MEMORY_FILES}
+
+
+def test_a_failed_insert_leaves_the_callers_transaction_usable(registry_on_postgres):
+    from django.db import transaction
+
+    from trove.exceptions import StorageUnavailable
+
+    first = trove.create_event("s", {})  # the counter row exists, the registry is loaded
+    params = connections["postgres"].get_connection_params()
+    with psycopg.connect(**params) as other:
+        other.execute("SELECT * FROM trove_positioncounter FOR UPDATE")  # holds its lock
+        with transaction.atomic(using="postgres"):
+            with connections["postgres"].cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '100ms'")
+            with pytest.raises(StorageUnavailable):
+                trove.create_event("s", {})
+            other.rollback()
+            last = trove.create_event("s", {})
+    assert [e.uuid for e in trove.read_feed()] == [first.uuid, last.uuid]

@@ -588,9 +588,10 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
         sql = self._stamped_insert_sql()
         connection.ensure_connection()
         connection.validate_no_broken_transaction()
-        with connection.wrap_database_errors, connection.connection.cursor() as cursor:
-            cursor.execute(sql, [schema_id, 1, *stamp, 1, self.NOTIFY_CHANNEL, *values])
-            position, counted = cursor.fetchone()
+        with self._savepoint_in_callers_transaction(connection):
+            with connection.wrap_database_errors, connection.connection.cursor() as cursor:
+                cursor.execute(sql, [schema_id, 1, *stamp, 1, self.NOTIFY_CHANNEL, *values])
+                position, counted = cursor.fetchone()
         if not counted:
             return None
         if position is None:
@@ -675,6 +676,15 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
         counter, statement, _ = self._plans[key]
         return counter, statement
 
+    def _savepoint_in_callers_transaction(self, connection) -> Any:
+        """A savepoint shielding a caller's own open transaction from a failed write; none
+        outside any transaction (a statement is atomic on its own) or in this storage's
+        scope (``trove.transaction`` rolls it back whole)."""
+        stack = self._stack()
+        if not connection.in_atomic_block or (stack and connection.atomic_blocks[-1] is stack[-1]):
+            return nullcontext()
+        return transaction.atomic(using=self.alias)
+
     def _save_new_event(self, event: Event) -> Event:
         """Save version 1 of one event, the common write, in as few statements as can be.
 
@@ -688,7 +698,6 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
         connection = connections[self.alias]
         row, links, files = self._new_rows(event, True, None)
         alone = not (links or files)
-        stack = self._stack()
         if not connection.in_atomic_block:
             if alone and connection.vendor == "sqlite" and connection.get_autocommit():
                 position = self._insert_counted_sqlite(row, own_transaction=True)
@@ -697,10 +706,8 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
                 return event.with_position(position)
             single = connection.vendor == "postgresql" and alone
             scope = nullcontext() if single else transaction.atomic(using=self.alias)
-        elif stack and connection.atomic_blocks[-1] is stack[-1]:
-            scope = nullcontext()  # this storage's scope: trove.transaction rolls it back
         else:
-            scope = transaction.atomic(using=self.alias)
+            scope = self._savepoint_in_callers_transaction(connection)
         with scope:
             if connection.vendor == "postgresql":
                 position = self._insert_counted(row)

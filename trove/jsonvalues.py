@@ -24,6 +24,8 @@ def json_problems(value: Any, field: str, *, query: bool = False) -> list[dict[s
     be bound as an SQL parameter. They are refused up front on every backend (``query``
     adds the integer limit) rather than failing, or answering differently, on some.
     """
+    if type(value) is str and value.isascii() and "\x00" not in value:
+        return []  # a name, checked on every write: nothing below could object to it
     problems: list[dict[str, str]] = []
 
     def visit(item: Any, where: str) -> None:
@@ -106,12 +108,12 @@ def plain_json_depth(value: Any) -> int | None:
         children = item.values() if type(item) is dict else item
         if type(item) is dict:
             for key in item:
-                if type(key) is not str or not _plain_text(key):
+                if type(key) is not str or "\x00" in key or not (key.isascii() or _encodable(key)):
                     return None
         for child in children:
             kind = type(child)
             if kind is str:
-                if not _plain_text(child):
+                if "\x00" in child or not (child.isascii() or _encodable(child)):
                     return None
             elif kind is dict or kind is list:
                 stack.append((child, depth + 1))
@@ -123,12 +125,8 @@ def plain_json_depth(value: Any) -> int | None:
     return deepest
 
 
-def _plain_text(text: str) -> bool:
-    """Text every backend keeps: no NUL, and UTF-8 encodable (no lone surrogate)."""
-    if "\x00" in text:
-        return False
-    if text.isascii():
-        return True
+def _encodable(text: str) -> bool:
+    """Whether ``text`` encodes as UTF-8 (it holds no lone surrogate)."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

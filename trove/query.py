@@ -36,6 +36,7 @@ from __future__ import annotations
 import functools
 import json
 import operator
+import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -389,9 +390,35 @@ class EventQuery:
         return functools.cmp_to_key(compare)
 
 
+#: A run of ASCII letters and digits: the words of text that is all ASCII, once lowered.
+_ASCII_WORD = re.compile(r"[a-z0-9]+")
+#: A run of characters ``str.isalnum`` accepts: every word lies inside one, but such a run
+#: may also hold numerals that are not decimal digits (``²``, ``Ⅻ``), which split words.
+_ALPHANUMERIC_RUN = re.compile(r"[^\W_]+")
+
+
 def text_words(text: str) -> list[str]:
     """The words of ``text``, casefolded: maximal runs of Unicode letters (categories L*)
-    and decimal digits (Nd), split before casefolding so both sides split alike."""
+    and decimal digits (Nd), split before casefolding so both sides split alike.
+
+    Every write computes the words of its payload, so the common cases skip the
+    character-by-character walk: ASCII text by one regular expression, and a run of
+    letters only (or digits only) as it stands. ``str.isalpha`` is exactly the L*
+    categories and ``str.isdecimal`` exactly Nd.
+    """
+    if text.isascii():
+        return _ASCII_WORD.findall(text.lower())
+    found: list[str] = []
+    for run in _ALPHANUMERIC_RUN.findall(text):
+        if run.isalpha() or run.isdecimal():
+            found.append(run.casefold())
+        else:
+            found.extend(_split_words(run))
+    return found
+
+
+def _split_words(text: str) -> list[str]:
+    """:func:`text_words` character by character, by Unicode category."""
     found, word = [], []
     for character in text:
         category = unicodedata.category(character)
@@ -412,17 +439,25 @@ def payload_words(payload: Any) -> list[str]:
     time, so that ``text`` means the same on every backend whatever a database's own
     tokenizer would make of the strings.
     """
-    found: set[str] = set()
+    texts: list[str] = []
     stack = [payload]
     while stack:
         value = stack.pop()
-        if isinstance(value, str):
-            found.update(text_words(value))
+        kind = type(value)
+        if kind is str:
+            texts.append(value)
+        elif kind is dict:
+            stack.extend(value.values())
+        elif kind is list or kind is tuple:
+            stack.extend(value)
+        elif isinstance(value, str):
+            texts.append(value)
         elif isinstance(value, dict):
             stack.extend(value.values())
         elif isinstance(value, list | tuple):
             stack.extend(value)
-    return sorted(found)
+    # One pass over all the strings: a space is no letter, so no word spans two of them.
+    return sorted(set(text_words(" ".join(texts))))
 
 
 def payload_lookup(payload: Any, path: Sequence[str]) -> Any:

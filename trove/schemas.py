@@ -73,7 +73,8 @@ class _Versions:
         return self.compiled[version]
 
 
-_registry: dict[str, _Versions] = {}
+#: (registry database alias, schema id) → its versions, as last loaded from that database.
+_registry: dict[tuple[str, str], _Versions] = {}
 _stamp_sql: dict[str, str] = {}
 
 
@@ -82,7 +83,10 @@ def _stamp(schema_id: str) -> tuple:
 
     One indexed aggregate query, far cheaper than loading the rows: the rows (and the
     compiled validators) are reloaded only when it differs from the cached one, so every
-    process sees a registration or an edit made anywhere on its next event.
+    process sees a registration or an edit made anywhere on its next event. It runs on
+    the DB-API cursor under Django's connection (its error translation and broken
+    transaction check kept): every write pays for it, and Django's cursor wrappers cost
+    more than the query itself.
     """
     from django.db import connections, router
 
@@ -90,26 +94,52 @@ def _stamp(schema_id: str) -> tuple:
     connection = connections[alias]
     if alias not in _stamp_sql:
         meta, quote = EventSchema._meta, connection.ops.quote_name
-        _stamp_sql[alias] = "SELECT COUNT(*), MAX({}), MAX({}) FROM {} WHERE {} = %s".format(
+        sql = "SELECT COUNT(*), MAX({}), MAX({}) FROM {} WHERE {} = %s".format(
             quote(meta.get_field("id").column),
             quote(meta.get_field("updated_at").column),
             quote(meta.db_table),
             quote(meta.get_field("schema_id").column),
         )
-    with connection.cursor() as cursor:
-        cursor.execute(_stamp_sql[alias], [schema_id])
-        return tuple(cursor.fetchone())
+        _stamp_sql[alias] = sql.replace("%s", "?") if connection.vendor == "sqlite" else sql
+    connection.ensure_connection()
+    connection.validate_no_broken_transaction()
+    with connection.wrap_database_errors:
+        cursor = connection.connection.cursor()
+        try:
+            cursor.execute(_stamp_sql[alias], (schema_id,))
+            return tuple(cursor.fetchone())
+        finally:
+            cursor.close()
 
 
 def compiled_schema(ref: SchemaRef) -> CompiledSchema | None:
     """The registered schema ``ref`` names (its latest version if none), or ``None``."""
     stamp = _stamp(ref.id)
-    versions = _registry.get(ref.id)
+    key = (registry_alias(), ref.id)
+    versions = _registry.get(key)
     if versions is None or versions.stamp != stamp:
         rows = EventSchema.objects.filter(schema_id=ref.id).values_list("version", "schema")
         versions = _Versions(stamp, list(rows))
-        _registry[ref.id] = versions
+        _registry[key] = versions
     return versions.get(ref.id, ref.version)
+
+
+def registry_alias() -> str:
+    """The database alias the registry is read from."""
+    from django.db import router
+
+    return router.db_for_read(EventSchema)
+
+
+def cached_schema(ref: SchemaRef) -> tuple[tuple, CompiledSchema | None] | None:
+    """The schema ``ref`` names as this process last loaded it, with the stamp it was
+    loaded at; ``None`` if it never was. Validating against it is sound only where the
+    write itself checks that the registry still has that stamp (see
+    ``ORMEventStorage.save_new_event_at_stamp``)."""
+    versions = _registry.get((registry_alias(), ref.id))
+    if versions is None:
+        return None
+    return versions.stamp, versions.get(ref.id, ref.version)
 
 
 def get_schema(schema_id: str, version: str | None = None):

@@ -28,8 +28,15 @@ from django.utils import timezone
 from trove import committed, schemas, signals
 from trove.conf import trove_settings
 from trove.documents import Event, EventId, FileRecord, Link, SchemaRef, parse_event_uuid
-from trove.exceptions import InvalidEvent, InvalidSchema, NotFound, VersionConflict
-from trove.jsonvalues import json_problems
+from trove.exceptions import (
+    InvalidEvent,
+    InvalidSchema,
+    NotFound,
+    SchemaNotFound,
+    SchemaValidationError,
+    VersionConflict,
+)
+from trove.jsonvalues import json_problems, plain_json_depth
 from trove.limits import (
     MAX_SCHEMA_VERSION,
     content_type_problems,
@@ -282,7 +289,19 @@ def _check_links(links: Sequence[Link]) -> None:
 
 
 def _check_shape(producer: Any, payload: Any, metadata: Any) -> None:
-    """Refuse, on every backend alike, what some backend could not store (see jsonvalues)."""
+    """Refuse, on every backend alike, what some backend could not store (see jsonvalues).
+
+    Plain JSON objects within the depth limit (nearly every event) are seen to be so in
+    one walk each; anything else is measured and walked in full for the problems."""
+    if type(payload) is dict and type(metadata) is dict:
+        payload_depth, metadata_depth = plain_json_depth(payload), plain_json_depth(metadata)
+        if (
+            payload_depth is not None
+            and metadata_depth is not None
+            and max(payload_depth, metadata_depth) <= trove_settings.max_json_depth
+            and not name_problems(producer, "producer")
+        ):
+            return
     problems = depth_problems(payload, "payload") + depth_problems(metadata, "metadata")
     if problems:  # measured first: a value this deep is not walked any further
         raise InvalidEvent("; ".join(p["message"] for p in problems), problems=problems)
@@ -306,6 +325,8 @@ def _check_link_targets(
     ``created`` holds events written earlier in the same batch (version 1 only), and
     ``found`` remembers the targets looked up for it, so each is looked up once.
     """
+    if not links:
+        return
     events = storages.events
     found = {} if found is None else found
     missing = []
@@ -347,10 +368,14 @@ def _copy(
     )
 
 
-def _validated(draft: Event, schema: schemas.CompiledSchema | None) -> Event:
-    """Fire the hooks before storing around schema validation; the draft, schema resolved."""
+def _validated(
+    draft: Event, schema: schemas.CompiledSchema | None, resolved: SchemaRef | None = None
+) -> Event:
+    """Fire the hooks before storing around schema validation; the draft, schema resolved.
+    ``resolved``: the payload was validated already, this is the schema it follows."""
     signals.event_validating.send(sender=Event, event=draft)
-    resolved = schemas.check_payload(draft.schema, schema, draft.payload)
+    if resolved is None:
+        resolved = schemas.check_payload(draft.schema, schema, draft.payload)
     draft = _copy(draft, resolved, draft.files, draft.created_at)
     signals.event_validated.send(sender=Event, event=draft)
     signals.event_received.send(sender=Event, event=draft)
@@ -383,16 +408,50 @@ def _needs_transaction(new_files: Sequence[NewFile | FileReference]) -> bool:
     )
 
 
+def _save_at_stamp(draft: Event) -> Event | None:
+    """Save a new event with nothing to group (see :func:`_needs_transaction`) and no
+    links in one round trip, where the event storage can check the schema registry in its
+    insert (``storage-orm`` on PostgreSQL with the registry in the same database);
+    ``None`` where it cannot, or when the registry changed.
+
+    The payload is validated against the schema as this process last loaded it, and the
+    insert happens only if the registry's stamp of that schema id is still the one it was
+    loaded at, so a registration made anywhere still applies to the very next event. If
+    the stamp moved, nothing is written and the caller validates again against the
+    registry as it now is: the hooks before storing then fire again, for the event as
+    validated anew. A payload the cached schema refuses is left to that fresh look too.
+    """
+    if draft.id.version != 1 or draft.links:
+        return None
+    storage = storages.events
+    folds = getattr(storage, "folds_schema_stamp", None)
+    if folds is None or not folds(schemas.registry_alias()):
+        return None
+    cached = schemas.cached_schema(draft.schema)
+    if cached is None:
+        return None
+    stamp, schema = cached
+    try:
+        resolved = schemas.check_payload(draft.schema, schema, draft.payload)
+    except (SchemaNotFound, SchemaValidationError):
+        return None
+    event = _with_files(_validated(draft, schema, resolved), ())
+    return storage.save_new_event_at_stamp(event, draft.schema.id, stamp)  # type: ignore[attr-defined]
+
+
 def _write(draft: Event, new_files: Sequence[NewFile | FileReference]) -> Event:
-    draft = _validated(draft, schemas.compiled_schema(draft.schema))
-    if _needs_transaction(new_files):
-        with transaction():
+    grouped = _needs_transaction(new_files)
+    stored = None if grouped else _save_at_stamp(draft)
+    if stored is None:
+        draft = _validated(draft, schemas.compiled_schema(draft.schema))
+        if grouped:
+            with transaction():
+                _check_link_targets(draft.links)
+                stored = storages.events.save_event(_with_files(draft, new_files))
+                _save_links([stored])
+        else:
             _check_link_targets(draft.links)
-            stored = storages.events.save_event(_with_files(draft, new_files))
-            _save_links([stored])
-    else:
-        _check_link_targets(draft.links)
-        stored = storages.events.save_event(_with_files(draft, ()))
+            stored = storages.events.save_event(_with_files(draft, ()))
     signals.event_stored.send(sender=Event, event=stored)
     committed.after_write([stored])
     return committed.with_positions([stored])[0]

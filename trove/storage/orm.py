@@ -519,7 +519,7 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
         except IntegrityError as error:
             names = ", ".join(f"{e.uuid} v{e.version}" for e in events[:3])
             raise VersionConflict(f"Event version already exists: {names}.") from error
-        return [event.with_changes(position=first + i) for i, event in enumerate(events)]
+        return [event.with_position(first + i) for i, event in enumerate(events)]
 
     # Positions -----------------------------------------------------------------------
 
@@ -567,10 +567,136 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
         statement = statement.rsplit("%s)", 1)[0] + '(SELECT "last" FROM counter))'
         values = self._adapted(m.Event, self.EVENT_COLUMNS, [row])[0][:-1]
         sql = f'WITH counter AS ({counter}) {statement} ON CONFLICT DO NOTHING RETURNING "position"'
-        with connections[self.alias].cursor() as cursor:
+        connection = connections[self.alias]
+        connection.ensure_connection()
+        connection.validate_no_broken_transaction()
+        # psycopg's own cursor, the one Django's wraps: its wrappers cost more than the
+        # Python side of the statement (errors are still Django's).
+        with connection.wrap_database_errors, connection.connection.cursor() as cursor:
             cursor.execute(sql, [1, 1, *extra, *values])
             found = cursor.fetchone()
         return None if found is None else found[0]
+
+    def folds_schema_stamp(self, registry_alias: str) -> bool:
+        """Whether :meth:`save_new_event_at_stamp` checks the schema registry in the same
+        statement as the insert: on PostgreSQL, when the registry is in this database."""
+        return registry_alias == self.alias and connections[self.alias].vendor == "postgresql"
+
+    @translate_errors
+    def save_new_event_at_stamp(self, event: Event, schema_id: str, stamp: tuple) -> Event | None:
+        """Save version 1 of an event without links or files only if the registry's stamp
+        of ``schema_id`` (:func:`trove.schemas._stamp`) is still ``stamp``; ``None``, with
+        nothing written, if it is not.
+
+        One statement, so one round trip and atomic on its own, where the stamp query and
+        then the insert would be two: the stamp is read in the insert's own snapshot, and
+        the position is taken only when it matches. A registration committed before the
+        statement began is seen, so it still applies to the very next event.
+        """
+        assert event.version == 1 and not (event.links or event.files)
+        m = self.models
+        connection = connections[self.alias]
+        row, _, _ = self._new_rows(event, True, None)
+        values = self._adapted(m.Event, self.EVENT_COLUMNS, [row])[0][:-1]
+        sql = self._stamped_insert_sql()
+        connection.ensure_connection()
+        connection.validate_no_broken_transaction()
+        with self._savepoint_in_callers_transaction(connection):
+            with connection.wrap_database_errors, connection.connection.cursor() as cursor:
+                cursor.execute(sql, [schema_id, 1, *stamp, 1, self.NOTIFY_CHANNEL, *values])
+                position, counted = cursor.fetchone()
+        if not counted:
+            return None
+        if position is None:
+            raise VersionConflict(f"Event version already exists: {event.uuid} v1.")
+        return event.with_position(position)
+
+    def _stamped_insert_sql(self) -> str:
+        """The statement of :meth:`save_new_event_at_stamp`. Params: schema id, count,
+        the stamp's three values, count, the notify channel, the event row but its
+        position. Returns (position or NULL on a duplicate id, 1 or 0 for a stale stamp)."""
+        key = ("stamped", self.alias)
+        if key not in self._plans:
+            m = self.models
+            quote = connections[self.alias].ops.quote_name
+            registry, counter = m.EventSchema._meta, m.PositionCounter._meta
+            event = m.Event._meta
+            statement, _, _ = self._insert_plan(m.Event, self.EVENT_COLUMNS)
+            columns = statement.split(" VALUES ")[0]
+            selected = ", ".join(["%s"] * (len(self.EVENT_COLUMNS) - 1))
+            table, last = quote(counter.db_table), quote("last")
+            sql = (
+                f"WITH stamp AS (SELECT COUNT(*) AS n, MAX({quote('id')}) AS i, "
+                f"MAX({quote('updated_at')}) AS u FROM {quote(registry.db_table)} "
+                f"WHERE {quote('schema_id')} = %s), "
+                f"counter AS (INSERT INTO {table} (id, {last}) "
+                f"SELECT 1, (SELECT coalesce(max({quote('position')}), 0) "
+                f"FROM {quote(event.db_table)}) + %s FROM stamp "
+                "WHERE (n, i, u) IS NOT DISTINCT FROM (%s::bigint, %s::bigint, %s::timestamptz) "
+                f"ON CONFLICT (id) DO UPDATE SET {last} = {table}.{last} + %s "
+                f"RETURNING {last}, pg_notify(%s, {last}::text)), "
+                f"inserted AS ({columns} SELECT {selected}, {last} FROM counter "
+                f"ON CONFLICT DO NOTHING RETURNING {quote('position')}) "
+                f"SELECT (SELECT {quote('position')} FROM inserted), (SELECT COUNT(*) FROM counter)"
+            )
+            self._plans[key] = (sql, "", [])
+        return self._plans[key][0]
+
+    def _insert_counted_sqlite(self, row: tuple, *, own_transaction: bool) -> int | None:
+        """SQLite: take a position and insert the event row, straight on the DB-API
+        connection; the position, or ``None`` if the id exists.
+
+        The two statements are the ones Django's cursor would run (the same SQL with
+        ``?`` placeholders, the same adapted values), without its per-statement wrappers,
+        which cost as much as SQLite's own work on rows this small. ``own_transaction``
+        wraps them in ``BEGIN IMMEDIATE`` … ``COMMIT``, the transaction Django's
+        ``atomic`` would open on a ``storage-sqlite`` file: the write lock is taken before
+        the counter is read and held until the commit, so positions follow commit order.
+        """
+        m = self.models
+        connection = connections[self.alias]
+        counter, statement = self._sqlite_statements()
+        values = self._adapted(m.Event, self.EVENT_COLUMNS, [row])[0]
+        connection.ensure_connection()
+        native = connection.connection
+        with connection.wrap_database_errors:
+            if own_transaction:
+                native.execute("BEGIN IMMEDIATE")
+            try:
+                (last,) = native.execute(counter, (1, 1)).fetchone()
+                values[-1] = last
+                inserted = native.execute(statement, values).rowcount
+                if own_transaction:
+                    native.execute("COMMIT")
+            except BaseException:
+                if own_transaction and native.in_transaction:
+                    native.execute("ROLLBACK")
+                raise
+        return last if inserted else None
+
+    def _sqlite_statements(self) -> tuple[str, str]:
+        """The counter statement and the event insert (skipping an existing id) in
+        ``sqlite3``'s own ``?`` placeholders."""
+        key = ("sqlite", self.alias)
+        if key not in self._plans:
+            counter, _ = self._counter_statement()
+            statement, _, _ = self._insert_plan(self.models.Event, self.EVENT_COLUMNS)
+            self._plans[key] = (
+                counter.replace("%s", "?"),
+                (statement + " ON CONFLICT DO NOTHING").replace("%s", "?"),
+                [],
+            )
+        counter, statement, _ = self._plans[key]
+        return counter, statement
+
+    def _savepoint_in_callers_transaction(self, connection) -> Any:
+        """A savepoint shielding a caller's own open transaction from a failed write; none
+        outside any transaction (a statement is atomic on its own) or in this storage's
+        scope (``trove.transaction`` rolls it back whole)."""
+        stack = self._stack()
+        if not connection.in_atomic_block or (stack and connection.atomic_blocks[-1] is stack[-1]):
+            return nullcontext()
+        return transaction.atomic(using=self.alias)
 
     def _save_new_event(self, event: Event) -> Event:
         """Save version 1 of one event, the common write, in as few statements as can be.
@@ -578,28 +704,28 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
         A duplicate id inserts nothing rather than failing, so no savepoint is needed to
         keep a transaction usable after a :class:`VersionConflict`. On PostgreSQL, outside
         any transaction, an event without link or file rows is one statement, atomic on its
-        own; in a caller's own transaction a savepoint still shields it from any other
-        failure.
+        own; on SQLite it is two in one ``BEGIN IMMEDIATE`` transaction. In a caller's own
+        transaction a savepoint still shields it from any other failure.
         """
         m = self.models
         connection = connections[self.alias]
         row, links, files = self._new_rows(event, True, None)
-        single = connection.vendor == "postgresql" and not (links or files)
-        stack = self._stack()
+        alone = not (links or files)
         if not connection.in_atomic_block:
+            if alone and connection.vendor == "sqlite" and connection.get_autocommit():
+                position = self._insert_counted_sqlite(row, own_transaction=True)
+                if position is None:
+                    raise VersionConflict(f"Event version already exists: {event.uuid} v1.")
+                return event.with_position(position)
+            single = connection.vendor == "postgresql" and alone
             scope = nullcontext() if single else transaction.atomic(using=self.alias)
-        elif stack and connection.atomic_blocks[-1] is stack[-1]:
-            scope = nullcontext()  # this storage's scope: trove.transaction rolls it back
         else:
-            scope = transaction.atomic(using=self.alias)
+            scope = self._savepoint_in_callers_transaction(connection)
         with scope:
             if connection.vendor == "postgresql":
                 position = self._insert_counted(row)
             else:
-                position = self._take_positions(1)
-                row = (*row[:-1], position)
-                if not self._insert(m.Event, self.EVENT_COLUMNS, [row], skip_existing=True):
-                    position = None
+                position = self._insert_counted_sqlite(row, own_transaction=False)
             if position is not None:
                 if links:
                     self._insert(m.EventLink, self.LINK_COLUMNS, links)
@@ -607,7 +733,7 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
                     self._insert(m.EventFile, self.FILE_COLUMNS, files)
         if position is None:
             raise VersionConflict(f"Event version already exists: {event.uuid} v1.")
-        return event.with_changes(position=position)
+        return event.with_position(position)
 
     @translate_errors
     def read_feed(

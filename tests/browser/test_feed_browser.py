@@ -15,7 +15,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 FOLLOW = """(after) => {
     window.received = []; window.opened = 0; window.dropped = 0;
-    const source = new EventSource(`/api/feed/stream/?schema=order.placed&timeout=2&after=${after}`);
+    const query = `schema=order.placed&timeout=2&after=${after}`;
+    const source = new EventSource(`/api/feed/stream/?${query}`);
     source.onopen = () => { window.opened += 1; };
     source.onerror = () => { window.dropped += 1; };
     source.addEventListener("order.placed", (message) => {

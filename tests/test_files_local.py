@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from trove.exceptions import FileTooLarge, StorageUnavailable
+from trove.storage import spool
 from trove.storage.files import FileSystemFileStorage
 from trove.storage.handler import storages
 from trove.testing.conformance import BackendFixture, FileStorageConformance
@@ -130,6 +131,48 @@ class TestFileSystemStorage(BackendFixture):
         monkeypatch.setattr(os, "fsync", real_fsync)
         stored = storages.files.save_file(io.BytesIO(data), content_type="x/y")
         assert stored.new_content
+
+    def test_a_write_back_failure_reported_to_the_background_flush_is_not_lost(self, monkeypatch):
+        """The kernel reports a failed write-back once, to whichever flush asks first: when
+        that is the flush a large spool starts while bytes still arrive, the upload fails
+        and nothing becomes visible, although the final fsync then finds nothing wrong."""
+        failures: list[int] = []
+
+        def flush_failing_once(descriptor: int) -> None:
+            if not failures:
+                failures.append(descriptor)
+                raise OSError(errno.EIO, "Input/output error")
+            os.fsync(descriptor)
+
+        monkeypatch.setattr(spool, "_FLUSH", flush_failing_once)
+        monkeypatch.setattr(spool.SpooledUpload, "write_behind_every", 1024 * 1024)
+        data = os.urandom(6 * 1024 * 1024)
+        with pytest.raises(StorageUnavailable, match="Input/output error"):
+            storages.files.save_file(io.BytesIO(data), content_type="x/y")
+        assert failures and files_under(self.directory) == {}
+        stored = storages.files.save_file(io.BytesIO(data), content_type="x/y")
+        assert stored.new_content
+
+    def test_a_new_name_is_made_durable_with_every_directory_made_for_it(self, monkeypatch):
+        """Once the name is there, the directory holding it is fsynced, and so is the parent
+        of each directory made for it: otherwise a power cut could take an acknowledged
+        file's name (or its directory) away."""
+        real_fsync, synced_once_named = os.fsync, set()
+        data = b"the first file: every directory is made for it"
+        hexdigest = hashlib.sha256(data).hexdigest()
+        blob = self.directory / "blobs" / "sha256" / hexdigest[:2] / hexdigest
+
+        def recording_fsync(descriptor: int) -> None:
+            if blob.exists():
+                stat = os.fstat(descriptor)
+                synced_once_named.add((stat.st_dev, stat.st_ino))
+            real_fsync(descriptor)
+
+        monkeypatch.setattr(os, "fsync", recording_fsync)
+        storages.files.save_file(io.BytesIO(data), content_type="x/y")
+        for directory in (blob.parent, blob.parent.parent, blob.parent.parent.parent):
+            stat = directory.stat()
+            assert (stat.st_dev, stat.st_ino) in synced_once_named, directory
 
     def test_no_spooled_upload_is_left_behind(self):
         storages.files.save_file(io.BytesIO(b"kept"), content_type="text/plain")

@@ -1,6 +1,8 @@
 """The conformance suite on ``storage-memory`` (all three roles), the reference backend,
 and its transactions under threads."""
 
+import hashlib
+import io
 import threading
 import time
 from typing import Any
@@ -106,3 +108,23 @@ def test_other_threads_wait_for_an_open_transaction_and_keep_their_writes(memory
     feed = trove.read_feed()
     assert [e.payload["i"] for e in feed] == ["before", "other thread"]
     assert feed[1] == results["writer"] and feed[1].position > kept.position
+
+
+@pytest.mark.parametrize("plugin", ["storage-memory", "storage-file-system"])
+def test_a_declared_hash_in_capitals_is_the_same_hash(plugin, settings, tmp_path):
+    """Hex digits are read in either case, by the reference backend as by the stores on
+    disk: a client that sends ``sha256:AB12…`` has its file, stored under the usual name."""
+    storages.close_all()
+    files = {"plugin": plugin, "options": {"directory": str(tmp_path)}}
+    if plugin == "storage-memory":
+        files = {"plugin": plugin}
+    settings.TROVE = {"storage": {**MEMORY, "files": files}}
+    data = b"declared in capitals"
+    declared = "sha256:" + hashlib.sha256(data).hexdigest().upper()
+    try:
+        stored = storages.files.save_file(
+            io.BytesIO(data), content_type="text/plain", expected_hash=declared
+        )
+    finally:
+        storages.close_all()
+    assert stored.record.hash == declared.lower()

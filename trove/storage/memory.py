@@ -234,7 +234,7 @@ class MemoryFileStorage(FileStorage):
             hasher.update(chunk)
             buffer.write(chunk)
         digest = f"sha256:{hasher.hexdigest()}"
-        if expected_hash is not None and expected_hash != digest:
+        if expected_hash is not None and expected_hash.lower() != digest:
             raise FileIntegrityError(
                 f"File {filename or ''} has hash {digest}, not the declared {expected_hash}."
             )

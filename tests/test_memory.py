@@ -128,3 +128,26 @@ def test_a_declared_hash_in_capitals_is_the_same_hash(plugin, settings, tmp_path
     finally:
         storages.close_all()
     assert stored.record.hash == declared.lower()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_commit_ends_the_other_stores_transactions(memory_store, monkeypatch):
+    """When one store's commit fails, the stores not yet committed roll back: the event
+    written inside is gone and storage-memory's lock is free for other threads."""
+    links = storages.links
+    assert links is not storages.events
+
+    def refuse() -> None:
+        links.rollback_transaction()
+        raise RuntimeError("links store went away")
+
+    monkeypatch.setattr(links, "commit_transaction", refuse)
+    with pytest.raises(RuntimeError, match="went away"), trove.transaction():
+        trove.create_event("s", {"i": "lost"})
+    monkeypatch.undo()
+    seen: list[list[Any]] = []
+    reader = threading.Thread(target=lambda: seen.append(trove.read_feed()))
+    reader.start()
+    reader.join(10)
+    assert not reader.is_alive(), "another thread still waits for the failed transaction"
+    assert seen == [[]]

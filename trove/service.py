@@ -167,10 +167,16 @@ def transaction() -> Iterator[None]:
             _discard_files(frames.pop())
             raise
         else:
+            pending = list(reversed(begun))
             try:
-                for storage in reversed(begun):
-                    storage.commit_transaction()
+                while pending:
+                    pending[0].commit_transaction()
+                    pending.pop(0)
             except BaseException:
+                # The failed store ended its own transaction; the ones after it never
+                # committed and must not stay open (storage-memory would keep its lock).
+                for storage in pending[1:]:
+                    storage.rollback_transaction()
                 _discard_files(frames.pop())
                 raise
             new_files = frames.pop()

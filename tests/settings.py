@@ -65,6 +65,12 @@ os.makedirs(os.path.dirname(SQLITE_STORAGE_PATH), exist_ok=True)
 DATABASES[SQLiteEventStorage.alias_for(SQLITE_STORAGE_PATH)] = {
     "ENGINE": "django.db.backends.sqlite3",
     "NAME": SQLITE_STORAGE_PATH,
+    # As storage-sqlite configures the file itself (see SQLiteEventStorage.initialize).
+    "OPTIONS": {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+    },
     "TEST": {"NAME": SQLITE_STORAGE_PATH},
 }
 

@@ -1,8 +1,8 @@
 """The client side of ``benchmarks.api_ingest``, run as its own process.
 
 ``python -m benchmarks.api_client URL TOKEN COUNT BATCH`` posts COUNT benchmark events to
-``URL`` one per request, then COUNT more in requests of BATCH events, and prints
-``{"single": events/s, "batch": events/s}`` as JSON. Every response must be 201.
+``URL`` one per request, then (unless BATCH is 0) COUNT more in requests of BATCH events,
+and prints ``{"single": events/s, "batch": events/s}`` as JSON. Every response must be 201.
 """
 
 from __future__ import annotations
@@ -31,11 +31,13 @@ def main(url: str, token: str, count: int, batch: int) -> dict[str, float]:
     start = time.perf_counter()
     for item in items:
         post(session, url, item)
-    single = count / (time.perf_counter() - start)
-    start = time.perf_counter()
-    for first in range(0, count, batch):
-        post(session, url, items[first : first + batch])
-    return {"single": single, "batch": count / (time.perf_counter() - start)}
+    rates = {"single": count / (time.perf_counter() - start)}
+    if batch:
+        start = time.perf_counter()
+        for first in range(0, count, batch):
+            post(session, url, items[first : first + batch])
+        rates["batch"] = count / (time.perf_counter() - start)
+    return rates
 
 
 if __name__ == "__main__":

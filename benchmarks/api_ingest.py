@@ -1,10 +1,16 @@
-"""Ingest through the REST API beside Trove's own Python API, on the same storage.
+"""Ingest through the REST API beside Trove's own Python API and beside a bare Django view.
 
 gunicorn serves the example project's URLs on loopback (2 workers of 2 threads, keep-alive, the
 benchmark settings, events in ``storage-sqlite``); a second process (``benchmarks.api_client``)
 posts the benchmark's events with token authentication, one per ``POST /api/events/``,
-then in lists of ``BATCH``. The reference is ``trove.create_event`` / ``trove.create_events``
-in this process, on the same storage file, in alternation with the API rounds.
+then in lists of ``BATCH``. The references, in alternation with the API rounds on the same
+storage file:
+
+- ``trove.create_event`` / ``trove.create_events`` in this process: what the REST layer adds
+  to Trove's own cost;
+- the bare Django view of ``benchmarks.bare_view`` (one raw ``sqlite3`` insert of the same
+  row), served by the same gunicorn command and called by the same client: what Trove
+  costs beyond the framework's own cost, the limit for any Django view.
 """
 
 from __future__ import annotations
@@ -59,11 +65,21 @@ def api_token() -> str:
 
 
 class Server:
-    """gunicorn on a free loopback port, with this run's settings and ``storage``."""
+    """gunicorn on a free loopback port, with the Django ``settings`` module (this run's by
+    default) and ``storage``; ``workers`` processes of 2 threads each."""
 
-    def __init__(self, storage: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        storage: dict[str, Any],
+        settings: str = "benchmarks.settings",
+        workers: int = 2,
+    ) -> None:
         self.port = free_port()
-        environment = {**os.environ, "TROVE_BENCH_STORAGE": json.dumps(storage)}
+        environment = {
+            **os.environ,
+            "TROVE_BENCH_STORAGE": json.dumps(storage),
+            "DJANGO_SETTINGS_MODULE": settings,
+        }
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -73,7 +89,7 @@ class Server:
                 "--bind",
                 f"127.0.0.1:{self.port}",
                 "--workers",
-                "2",
+                str(workers),
                 "--worker-class",
                 "gthread",
                 "--threads",
@@ -107,10 +123,10 @@ class Server:
         self.process.wait(timeout=30)
 
 
-def client_round(url: str, token: str, count: int) -> dict[str, float]:
-    """One round of the client process: its single and batched rates."""
+def client_round(url: str, token: str, count: int, batch: int = BATCH) -> dict[str, float]:
+    """One round of the client process: its single and (unless ``batch`` is 0) batched rates."""
     result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.api_client", url, token, str(count), str(BATCH)],
+        [sys.executable, "-m", "benchmarks.api_client", url, token, str(count), str(batch)],
         capture_output=True,
         text=True,
         check=False,
@@ -157,20 +173,30 @@ def run(full: bool) -> list[dict[str, Any]]:
     register_schema()
     token = api_token()
     clear = clear_tables(SQLiteEventStorage.alias_for(path))
-    results: dict[str, list[float]] = {"api single": [], "api batch": [], "single": [], "batch": []}
+    results: dict[str, list[float]] = {
+        "api single": [],
+        "api batch": [],
+        "single": [],
+        "batch": [],
+        "bare": [],
+    }
     with override_settings(TROVE={"storage": storage}):
         storages.events  # noqa: B018 - creates the file and its tables before gunicorn starts
         server = Server(storage)
+        bare = Server(storage, settings="benchmarks.bare_view")
         try:
             for _ in range(rounds):
                 clear()
                 api = client_round(server.url, token, count)
+                clear()
+                results["bare"].append(client_round(bare.url, token, count, batch=0)["single"])
                 clear()
                 local = python_round(count)
                 for key in ("single", "batch"):
                     results[f"api {key}"].append(api[key])
                     results[key].append(local[key])
         finally:
+            bare.stop()
             server.stop()
             storages.close_all()
     median = {key: statistics.median(values) for key, values in results.items()}
@@ -182,6 +208,13 @@ def run(full: bool) -> list[dict[str, Any]]:
             rate,
             "trove.create_event, same storage",
             median["single"],
+        ),
+        figure(
+            "REST POST /api/events/, 1 event/request, storage-sqlite",
+            median["api single"],
+            rate,
+            "bare Django view, 1 sqlite3 insert (WAL, FULL), same server and client",
+            median["bare"],
         ),
         figure(
             f"REST POST /api/events/, {BATCH} events/request, storage-sqlite",

@@ -36,11 +36,13 @@ STATIC_URL = "/static/"
 MEDIA_ROOT = str(BENCH_DIR / "media")
 
 # The default database holds the schema registry (and users, for the REST API). It is a
-# SQLite file in WAL mode with full fsync, as storage-sqlite configures its own file.
+# SQLite file in WAL mode with full fsync, as storage-sqlite configures its own file, and
+# each thread keeps its connection, as the example project does for SQLite.
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": str(BENCH_DIR / "default.sqlite3"),
+        "CONN_MAX_AGE": None,
         "OPTIONS": {
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;",
             "transaction_mode": "IMMEDIATE",

@@ -2,13 +2,17 @@
 
 ``python -m benchmarks.api_client URL TOKEN COUNT BATCH`` posts COUNT benchmark events to
 ``URL`` one per request, then (unless BATCH is 0) COUNT more in requests of BATCH events,
-and prints ``{"single": events/s, "batch": events/s}`` as JSON. Every response must be 201.
+and prints ``{"single": events/s, "batch": events/s}`` as JSON. With a fifth argument
+CLIENTS, that many threads (each with its own session, so its own connection) post the
+COUNT events one per request between them, and it prints ``{"single": events/s}`` of all
+of them together. Every response must be 201.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 
 import requests
@@ -40,6 +44,43 @@ def main(url: str, token: str, count: int, batch: int) -> dict[str, float]:
     return rates
 
 
+def concurrent(url: str, token: str, count: int, clients: int) -> dict[str, float]:
+    """``clients`` threads posting ``count`` events between them, one per request."""
+    items = [
+        {"schema": SCHEMA_ID, "payload": payload(i), "producer": PRODUCER} for i in range(count)
+    ]
+    failures: list[BaseException] = []
+    ready = threading.Barrier(clients + 1)
+
+    def client(share: list[dict]) -> None:
+        session = requests.Session()
+        session.headers["Authorization"] = f"Token {token}"
+        session.get(url.replace("/events/", "/"))  # connected before the clock starts
+        ready.wait()
+        try:
+            for item in share:
+                post(session, url, item)
+        except BaseException as error:  # noqa: BLE001 - reported by the main thread
+            failures.append(error)
+
+    threads = [
+        threading.Thread(target=client, args=(items[index::clients],)) for index in range(clients)
+    ]
+    for thread in threads:
+        thread.start()
+    ready.wait()
+    start = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - start
+    if failures:
+        raise SystemExit(f"{len(failures)} client(s) failed; the first: {failures[0]}")
+    return {"single": count / elapsed}
+
+
 if __name__ == "__main__":
     address, key, events, size = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-    print(json.dumps(main(address, key, events, size)))
+    if len(sys.argv) > 5:
+        print(json.dumps(concurrent(address, key, events, int(sys.argv[5]))))
+    else:
+        print(json.dumps(main(address, key, events, size)))

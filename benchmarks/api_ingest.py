@@ -33,7 +33,7 @@ BATCH = 500
 
 def sizes(full: bool) -> tuple[int, int]:
     """(events per round, rounds)."""
-    return (3000, 5) if full else (500, 3)
+    return (3000, 5) if full else (300, 5)
 
 
 def free_port() -> int:
@@ -123,10 +123,14 @@ class Server:
         self.process.wait(timeout=30)
 
 
-def client_round(url: str, token: str, count: int, batch: int = BATCH) -> dict[str, float]:
-    """One round of the client process: its single and (unless ``batch`` is 0) batched rates."""
+def client_round(
+    url: str, token: str, count: int, batch: int = BATCH, clients: int | None = None
+) -> dict[str, float]:
+    """One round of the client process: its single and (unless ``batch`` is 0) batched
+    rates; with ``clients``, the single rate of that many concurrent clients."""
+    command = [sys.executable, "-m", "benchmarks.api_client", url, token, str(count), str(batch)]
     result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.api_client", url, token, str(count), str(batch)],
+        command + ([str(clients)] if clients else []),
         capture_output=True,
         text=True,
         check=False,
@@ -208,6 +212,7 @@ def run(full: bool) -> list[dict[str, Any]]:
             rate,
             "trove.create_event, same storage",
             median["single"],
+            key="api_ingest.single.python-api",
         ),
         figure(
             "REST POST /api/events/, 1 event/request, storage-sqlite",
@@ -215,6 +220,7 @@ def run(full: bool) -> list[dict[str, Any]]:
             rate,
             "bare Django view, 1 sqlite3 insert (WAL, FULL), same server and client",
             median["bare"],
+            key="api_ingest.single.bare-view",
         ),
         figure(
             f"REST POST /api/events/, {BATCH} events/request, storage-sqlite",
@@ -222,5 +228,6 @@ def run(full: bool) -> list[dict[str, Any]]:
             rate,
             f"trove.create_events of {BATCH}, same storage",
             median["batch"],
+            key="api_ingest.batch.python-api",
         ),
     ]

@@ -54,8 +54,10 @@ POSTGRES_URL = os.environ.get("TROVE_BENCH_POSTGRES_URL", "")
 if POSTGRES_URL:
     # psycopg's own defaults, as the raw-driver references use them: parameters bound by the
     # server and statements prepared after 5 runs (Django turns both off unless asked).
+    # A server's threads keep their connections, as a deployment's pool would.
     DATABASES["postgres"] = {
         **dj_database_url.parse(POSTGRES_URL),
+        "CONN_MAX_AGE": None,
         "OPTIONS": {"server_side_binding": True, "prepare_threshold": 5},
     }
 

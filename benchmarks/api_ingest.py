@@ -172,7 +172,7 @@ def run(full: bool) -> list[dict[str, Any]]:
     if not endpoint_exists():
         raise Skip("POST /api/events/ is not routed yet (trove.api.urls)")
     count, rounds = sizes(full)
-    path = Path(settings.BENCH_DIR) / "api" / "events.sqlite3"
+    path = settings.API_EVENTS_PATH
     storage = {"events": {"plugin": "storage-sqlite", "options": {"path": str(path)}}}
     register_schema()
     token = api_token()

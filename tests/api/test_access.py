@@ -219,3 +219,21 @@ def test_the_browsable_api_form_creates_an_event(memory, django_user_model):
 def test_the_api_root_lists_the_endpoints(memory):
     links = APIClient().get("/api/").json()
     assert {"events", "query", "schemas", "openapi", "docs"} <= set(links)
+
+
+def test_token_authentication_loads_the_user_as_the_orm_does(memory, django_user_model):
+    from django.forms.models import model_to_dict
+
+    from trove.api.authentication import TokenAuthentication
+
+    user = user_with(django_user_model, "client", "add_event")
+    token = Token.objects.create(user=user)
+    authenticated, loaded_token = TokenAuthentication().authenticate_credentials(token.key)
+    stored = django_user_model.objects.get(pk=user.pk)
+    assert model_to_dict(authenticated) == model_to_dict(stored)
+    assert authenticated.date_joined == stored.date_joined and authenticated.is_superuser is False
+    assert (loaded_token.key, loaded_token.user, loaded_token.created) == (
+        token.key,
+        stored,
+        token.created,
+    )

@@ -543,7 +543,7 @@ class EventViewSet(TroveAPIMixin, GenericViewSet):
         return uploads
 
     def _created(self, event: Event, url_name: str, **kwargs: Any) -> Response:
-        location = self.request.build_absolute_uri(reverse(url_name, kwargs=kwargs))
+        location = self.request.build_absolute_uri(hyperlinks.path(url_name, **kwargs))
         return Response(
             self.document(event), status=status.HTTP_201_CREATED, headers={"Location": location}
         )

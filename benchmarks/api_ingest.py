@@ -33,7 +33,7 @@ BATCH = 500
 
 def sizes(full: bool) -> tuple[int, int]:
     """(events per round, rounds)."""
-    return (3000, 5) if full else (300, 5)
+    return (3000, 7) if full else (200, 7)
 
 
 def free_port() -> int:

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks import progress
 from benchmarks.ingest import PRODUCER, SCHEMA_ID, clear_tables, payload, per_second
 from benchmarks.report import Skip, figure
 
@@ -189,16 +190,21 @@ def run(full: bool) -> list[dict[str, Any]]:
         server = Server(storage)
         bare = Server(storage, settings="benchmarks.bare_view")
         try:
-            for _ in range(rounds):
-                clear()
-                api = client_round(server.url, token, count)
-                clear()
-                results["bare"].append(client_round(bare.url, token, count, batch=0)["single"])
-                clear()
-                local = python_round(count)
-                for key in ("single", "batch"):
-                    results[f"api {key}"].append(api[key])
-                    results[key].append(local[key])
+            with progress.steps("REST ingest", rounds * 3) as step:
+                for index in range(rounds):
+                    step(f"round {index + 1}/{rounds}, REST API")
+                    clear()
+                    api = client_round(server.url, token, count)
+                    step(f"round {index + 1}/{rounds}, bare Django view")
+                    clear()
+                    bare_rate = client_round(bare.url, token, count, batch=0)["single"]
+                    step(f"round {index + 1}/{rounds}, Python API")
+                    clear()
+                    local = python_round(count)
+                    results["bare"].append(bare_rate)
+                    for key in ("single", "batch"):
+                        results[f"api {key}"].append(api[key])
+                        results[key].append(local[key])
         finally:
             bare.stop()
             server.stop()

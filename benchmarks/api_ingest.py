@@ -3,14 +3,14 @@
 gunicorn serves the example project's URLs on loopback (2 workers of 2 threads, keep-alive, the
 benchmark settings, events in ``storage-sqlite``); a second process (``benchmarks.api_client``)
 posts the benchmark's events with token authentication, one per ``POST /api/events/``,
-then in lists of ``BATCH``. The references, in alternation with the API rounds on the same
-storage file:
+then in lists of ``BATCH``. The references, in alternation with the API rounds:
 
-- ``trove.create_event`` / ``trove.create_events`` in this process: what the REST layer adds
-  to Trove's own cost;
+- ``trove.create_event`` / ``trove.create_events`` in this process, on the same storage
+  file: what the REST layer adds to Trove's own cost;
 - the bare Django view of ``benchmarks.bare_view`` (one raw ``sqlite3`` insert of the same
-  row), served by the same gunicorn command and called by the same client: what Trove
-  costs beyond the framework's own cost, the limit for any Django view.
+  row into a copy of the same empty file), served by the same gunicorn command and called
+  by the same client process, the two servers taking turns every ``CHUNK`` requests: what
+  Trove costs beyond the framework's own cost, the limit for any Django view.
 """
 
 from __future__ import annotations
@@ -30,11 +30,13 @@ from benchmarks.report import Skip, figure
 
 #: Events per list in the batched requests (the API accepts up to 1,000).
 BATCH = 500
+#: Requests to one server before the other's turn, when they alternate.
+CHUNK = 20
 
 
 def sizes(full: bool) -> tuple[int, int]:
     """(events per round, rounds)."""
-    return (3000, 7) if full else (200, 7)
+    return (3000, 5) if full else (300, 5)
 
 
 def free_port() -> int:
@@ -142,6 +144,21 @@ def client_round(
     return json.loads(result.stdout)
 
 
+def alternating_rounds(urls: list[str], token: str, count: int) -> list[float]:
+    """The single-event rates of the servers at ``urls``, taking turns in one client."""
+    command = [sys.executable, "-m", "benchmarks.api_client", "--alternate", ",".join(urls)]
+    result = subprocess.run(
+        [*command, token, str(count), str(CHUNK)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"The API client failed: {result.stderr or result.stdout}")
+    return json.loads(result.stdout)["single"]
+
+
 def python_round(count: int) -> dict[str, float]:
     """The same events through the Python API, in this process."""
     import trove
@@ -160,6 +177,30 @@ def python_round(count: int) -> dict[str, float]:
     return {"single": per_second(count, singles), "batch": per_second(count, batches)}
 
 
+def copy_empty_database(source: Path, target: Path) -> None:
+    """``target``: a copy of the SQLite file ``source`` (its tables), for the bare view."""
+    import sqlite3
+
+    with sqlite3.connect(source) as origin, sqlite3.connect(target) as copy:
+        origin.backup(copy)
+    origin.close()
+    copy.close()
+
+
+def clear_copy(path: Path) -> None:
+    """Empty the bare view's table, and its write-ahead log, as :func:`clear_tables` does."""
+    import sqlite3
+
+    from benchmarks.ingest import CHECKPOINT
+
+    database = sqlite3.connect(path, isolation_level=None, timeout=30)
+    try:
+        database.execute("DELETE FROM trove_event")
+        database.execute(CHECKPOINT)
+    finally:
+        database.close()
+
+
 def run(full: bool) -> list[dict[str, Any]]:
     import statistics
 
@@ -175,6 +216,8 @@ def run(full: bool) -> list[dict[str, Any]]:
     count, rounds = sizes(full)
     path = settings.API_EVENTS_PATH
     storage = {"events": {"plugin": "storage-sqlite", "options": {"path": str(path)}}}
+    bare_path = path.with_name("bare-view.sqlite3")
+    bare_storage = {"events": {"plugin": "storage-sqlite", "options": {"path": str(bare_path)}}}
     register_schema()
     token = api_token()
     clear = clear_tables(SQLiteEventStorage.alias_for(path))
@@ -187,23 +230,26 @@ def run(full: bool) -> list[dict[str, Any]]:
     }
     with override_settings(TROVE={"storage": storage}):
         storages.events  # noqa: B018 - creates the file and its tables before gunicorn starts
+        copy_empty_database(path, bare_path)
         server = Server(storage)
-        bare = Server(storage, settings="benchmarks.bare_view")
+        bare = Server(bare_storage, settings="benchmarks.bare_view")
         try:
             with progress.steps("REST ingest", rounds * 3) as step:
                 for index in range(rounds):
-                    step(f"round {index + 1}/{rounds}, REST API")
+                    step(f"round {index + 1}/{rounds}, REST API and bare Django view in turns")
                     clear()
-                    api = client_round(server.url, token, count)
-                    step(f"round {index + 1}/{rounds}, bare Django view")
+                    clear_copy(bare_path)
+                    single, bare_rate = alternating_rounds([server.url, bare.url], token, count)
+                    step(f"round {index + 1}/{rounds}, REST API batches")
                     clear()
-                    bare_rate = client_round(bare.url, token, count, batch=0)["single"]
+                    batch = client_round(server.url, token, count)["batch"]
                     step(f"round {index + 1}/{rounds}, Python API")
                     clear()
                     local = python_round(count)
+                    results["api single"].append(single)
+                    results["api batch"].append(batch)
                     results["bare"].append(bare_rate)
                     for key in ("single", "batch"):
-                        results[f"api {key}"].append(api[key])
                         results[key].append(local[key])
         finally:
             bare.stop()

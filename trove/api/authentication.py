@@ -52,8 +52,9 @@ class _UserQuery:
 class TokenAuthentication(authentication.TokenAuthentication):
     """``Authorization: Token <key>``, exactly as DRF's ``TokenAuthentication``."""
 
-    #: Per (token model, database), the user query, or ``None`` where DRF's lookup is used.
-    _queries: ClassVar[dict[tuple[Any, str], _UserQuery | None]] = {}
+    #: Per (token model, user model, database), the user query, or ``None`` where DRF's
+    #: lookup is used.
+    _queries: ClassVar[dict[tuple[Any, Any, str], _UserQuery | None]] = {}
 
     def authenticate_credentials(self, key: str) -> tuple[Any, Any]:
         model = self.get_model()
@@ -75,7 +76,7 @@ class TokenAuthentication(authentication.TokenAuthentication):
         """The user query for tokens of ``model`` on ``alias``, built on first use; ``None``
         for a token model keyed otherwise, or a user manager that filters with parameters
         of its own."""
-        cache_key = (model, alias)
+        cache_key = (model, get_user_model(), alias)
         if cache_key not in self._queries:
             self._queries[cache_key] = None
             if model._meta.pk.attname == "key":

@@ -69,7 +69,8 @@ def holds(user: Any, permission: str) -> bool:
         return cursor.fetchone() is not None
 
 
-_queries: dict[str, str] = {}
+#: The SQL of :func:`holds` per (user model, database).
+_queries: dict[tuple[Any, str], str] = {}
 
 
 def _permission_query(alias: str) -> str:
@@ -77,9 +78,10 @@ def _permission_query(alias: str) -> str:
 
     Parameters: the permission's app label and codename, then the user's id twice.
     """
-    if alias not in _queries:
+    user_model = get_user_model()
+    key = (user_model, alias)
+    if key not in _queries:
         quote = connections[alias].ops.quote_name
-        user_model = get_user_model()
         direct = user_model._meta.get_field("user_permissions")
         membership = user_model._meta.get_field("groups")
         granted = Group._meta.get_field("permissions")
@@ -93,7 +95,7 @@ def _permission_query(alias: str) -> str:
         content_type_field = Permission._meta.get_field("content_type")
         content_type = content_type_field.related_model
         permission_id = column(Permission, Permission._meta.pk.column)
-        _queries[alias] = (
+        _queries[key] = (
             f"SELECT 1 FROM {table(Permission)} INNER JOIN {table(content_type)} ON "
             f"{column(Permission, content_type_field.column)} = "
             f"{column(content_type, content_type._meta.pk.column)} "
@@ -110,4 +112,4 @@ def _permission_query(alias: str) -> str:
             f"{permission_id} "
             f"AND {column(membership.remote_field.through, membership.m2m_column_name())} = %s))"
         )
-    return _queries[alias]
+    return _queries[key]

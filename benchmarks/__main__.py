@@ -16,10 +16,20 @@ import time
 import traceback
 from pathlib import Path
 
-from benchmarks.report import Figure, Skip, table, write_json
+from benchmarks import progress
+from benchmarks.report import Figure, Skip, table, unique_keys, write_json
 
 #: Areas in the order they run; each is a module of this package with ``run(full)``.
-AREAS = ("ingest", "api_ingest", "queries", "jsonfile_queries", "files", "feed", "interchange")
+AREAS = (
+    "ingest",
+    "api_ingest",
+    "api_load",
+    "queries",
+    "jsonfile_queries",
+    "files",
+    "feed",
+    "interchange",
+)
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 
 
@@ -55,7 +65,7 @@ def run_area(area: str, full: bool) -> tuple[list[Figure], bool]:
         return [], False
     start = time.perf_counter()
     try:
-        figures = [Figure.from_dict(data) for data in module.run(full)]
+        figures = [Figure.from_dict(data, area) for data in module.run(full)]
     except Skip as skip:
         print(f"[{area}] skipped: {skip}", flush=True)
         return [], False
@@ -80,10 +90,12 @@ def main(argv: list[str] | None = None) -> int:
     with bench_environment() as environment:
         if environment.postgres_url is None:
             print(f"PostgreSQL figures skipped: {environment.postgres_unavailable}\n")
-        for area in args.areas:
+        for index, area in enumerate(args.areas, start=1):
+            progress.start_area(area, index, len(args.areas))
             area_figures, area_failed = run_area(area, args.full)
             figures.extend(area_figures)
             failed = failed or area_failed
+    figures = unique_keys(figures)
     write_json(figures, args.output)
     print(f"All figures ({mode} mode, {time.perf_counter() - start:.0f} s):\n{table(figures)}")
     print(f"\nWritten to {args.output}")

@@ -4,18 +4,27 @@ A figure is a measured ``value`` beside a ``reference_value`` measured in the sa
 the same machine (a raw driver, a peer library, a raw file copy). ``ratio`` is always
 ``value / reference_value``: for a rate (``events/s``, ``MB/s``) above 1 means faster than
 the reference; for a latency (``ms``) or a size (``MB``) below 1 means better.
+
+Each figure also has a ``key`` that names it across runs and commits: the module may give
+one (``figure(..., key="api_ingest.single.bare_view")``); otherwise it is made from the
+area, the name and the reference with their numbers left out (sizes and counts change
+with ``--full``), so that comparing two ``latest.json`` files needs no module to change.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 #: The keys a benchmark module returns for each figure; the runner adds ``ratio``.
 FIGURE_KEYS = ("name", "value", "unit", "reference", "reference_value")
+#: A number standing as a word (``5,000``, ``1``, ``100k``, ``0.5``), not part of one
+#: (``sqlite3``, ``boto3``).
+_NUMBER = re.compile(r"(?<![\w.])\d[\d,.]*[kKMG]?(?!\w|\.\d)")
 
 
 class Skip(Exception):  # noqa: N818 - it is a signal, not an error
@@ -32,22 +41,48 @@ class Figure:
     reference: str
     reference_value: float
     ratio: float | None
+    key: str = ""
+    area: str = ""
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Figure:
-        """Build a figure from a module's dict, computing the ratio."""
+    def from_dict(cls, data: dict[str, Any], area: str = "") -> Figure:
+        """Build a figure of ``area`` from a module's dict, computing the ratio and key."""
         missing = [key for key in FIGURE_KEYS if key not in data]
         if missing:
             raise ValueError(f"Figure {data.get('name')!r} lacks {', '.join(missing)}.")
         value, reference_value = float(data["value"]), float(data["reference_value"])
+        name, reference = str(data["name"]), str(data["reference"])
         return cls(
-            name=str(data["name"]),
+            name=name,
             value=value,
             unit=str(data["unit"]),
-            reference=str(data["reference"]),
+            reference=reference,
             reference_value=reference_value,
             ratio=ratio(value, reference_value),
+            key=str(data.get("key") or derived_key(area, name, reference)),
+            area=area,
         )
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", _NUMBER.sub(" ", text).lower()).strip("-")
+
+
+def derived_key(area: str, name: str, reference: str) -> str:
+    """``area.name.reference`` in lower-case words joined by ``-``, numbers left out:
+    ``ingest batch of 5,000, storage-sqlite`` beside ``sqlite3 executemany, 1 transaction``
+    is ``ingest.ingest-batch-of-storage-sqlite.sqlite3-executemany-transaction``."""
+    return ".".join(part for part in (area, _slug(name), _slug(reference)) if part)
+
+
+def unique_keys(figures: Iterable[Figure]) -> list[Figure]:
+    """``figures`` with a repeated key made unique by a ``-2``, ``-3``… suffix, in order."""
+    seen: dict[str, int] = {}
+    unique = []
+    for f in figures:
+        seen[f.key] = seen.get(f.key, 0) + 1
+        unique.append(f if seen[f.key] == 1 else replace(f, key=f"{f.key}-{seen[f.key]}"))
+    return unique
 
 
 def ratio(value: float, reference_value: float) -> float | None:
@@ -56,16 +91,25 @@ def ratio(value: float, reference_value: float) -> float | None:
 
 
 def figure(
-    name: str, value: float, unit: str, reference: str, reference_value: float
+    name: str,
+    value: float,
+    unit: str,
+    reference: str,
+    reference_value: float,
+    key: str | None = None,
 ) -> dict[str, Any]:
-    """The dict a benchmark module returns for one figure."""
-    return {
+    """The dict a benchmark module returns for one figure; ``key``, if given, names it
+    across runs instead of the key made from its texts."""
+    data: dict[str, Any] = {
         "name": name,
         "value": value,
         "unit": unit,
         "reference": reference,
         "reference_value": reference_value,
     }
+    if key:
+        data["key"] = key
+    return data
 
 
 def number(value: float) -> str:

@@ -3,11 +3,13 @@
 Trove reads a schema's version stamp on every write (``trove.schemas``), so a figure for
 events on PostgreSQL must pay that round trip to PostgreSQL, not to a local SQLite file.
 A benchmark moves the registry with :func:`schema_registry_on`; the schema must be
-registered there too.
+registered there too. A server it starts finds it where ``TROVE_BENCH_SCHEMA_REGISTRY``
+names (default: ``default``).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -16,7 +18,7 @@ from typing import Any
 class SchemaRegistryRouter:
     """Routes the ``EventSchema`` model to :attr:`database`; everything else is left alone."""
 
-    database = "default"
+    database = os.environ.get("TROVE_BENCH_SCHEMA_REGISTRY") or "default"
 
     def _route(self, model: Any) -> str | None:
         if model._meta.app_label == "trove" and model._meta.model_name == "eventschema":

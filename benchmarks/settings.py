@@ -14,6 +14,7 @@ from pathlib import Path
 
 import dj_database_url
 
+from trove.storage.orm import SQLiteEventStorage
 from trove_project.components import (  # noqa: F401 - settings are module globals
     INSTALLED_APPS,
     MIDDLEWARE,
@@ -36,11 +37,13 @@ STATIC_URL = "/static/"
 MEDIA_ROOT = str(BENCH_DIR / "media")
 
 # The default database holds the schema registry (and users, for the REST API). It is a
-# SQLite file in WAL mode with full fsync, as storage-sqlite configures its own file.
+# SQLite file in WAL mode with full fsync, as storage-sqlite configures its own file, and
+# each thread keeps its connection, as the example project does for SQLite.
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": str(BENCH_DIR / "default.sqlite3"),
+        "CONN_MAX_AGE": None,
         "OPTIONS": {
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;",
             "transaction_mode": "IMMEDIATE",
@@ -52,10 +55,27 @@ POSTGRES_URL = os.environ.get("TROVE_BENCH_POSTGRES_URL", "")
 if POSTGRES_URL:
     # psycopg's own defaults, as the raw-driver references use them: parameters bound by the
     # server and statements prepared after 5 runs (Django turns both off unless asked).
+    # A server's threads keep their connections, as a deployment's pool would.
     DATABASES["postgres"] = {
         **dj_database_url.parse(POSTGRES_URL),
+        "CONN_MAX_AGE": None,
         "OPTIONS": {"server_side_binding": True, "prepare_threshold": 5},
     }
+
+# The storage-sqlite file of the REST benchmarks, declared as a project may declare it (see
+# trove.storage.orm.SQLiteEventStorage.alias_for) so that each server thread keeps its
+# connection, as for the default database, rather than reopening the file per request.
+API_EVENTS_PATH = BENCH_DIR / "api" / "events.sqlite3"
+DATABASES[SQLiteEventStorage.alias_for(API_EVENTS_PATH)] = {
+    "ENGINE": "django.db.backends.sqlite3",
+    "NAME": str(API_EVENTS_PATH),
+    "CONN_MAX_AGE": None,
+    "OPTIONS": {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+    },
+}
 
 TROVE = {
     "storage": json.loads(os.environ.get("TROVE_BENCH_STORAGE") or "{}")

@@ -61,6 +61,20 @@ def test_defaults_store_events_in_sqlite_and_files_under_the_data_dir(tmp_path):
     assert journal.strip().endswith("wal")
 
 
+def test_a_sqlite_connection_outlives_the_request(tmp_path):
+    """Each server thread keeps its SQLite connection rather than reopening the file (and
+    running its pragmas) for every request."""
+    out = shell(
+        tmp_path,
+        "from django.core.signals import request_finished, request_started;"
+        "from django.db import connection; connection.ensure_connection();"
+        "first = connection.connection; request_finished.send(sender=None);"
+        "request_started.send(sender=None); connection.ensure_connection();"
+        "print(first is connection.connection)",
+    )
+    assert out.strip().splitlines()[-1] == "True"
+
+
 def test_trove_storage_selects_a_dedicated_sqlite_file(tmp_path):
     events_db = tmp_path / "events" / "events.db"
     env = {

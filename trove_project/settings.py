@@ -107,21 +107,25 @@ DB_POOL_MAX = _env_count("TROVE_DB_POOL_MAX", 4)
 
 
 def _database_from_env() -> dict:
-    """The default database. Never a persistent connection per thread: ``runserver`` starts
-    a thread per request, so connections kept per thread would pile up until PostgreSQL
-    refuses clients. PostgreSQL gets Django's connection pool instead, bounded per process
-    by ``TROVE_DB_POOL_MAX``; health checks hand out only live connections, so the server
-    recovers by itself when the database comes back."""
+    """The default database. Never a persistent PostgreSQL connection per thread:
+    ``runserver`` starts a thread per request, so connections kept per thread would pile up
+    until PostgreSQL refuses clients. PostgreSQL gets Django's connection pool instead,
+    bounded per process by ``TROVE_DB_POOL_MAX``; health checks hand out only live
+    connections, so the server recovers by itself when the database comes back. A SQLite
+    file has no server to exhaust, so each thread keeps its connection: reopening the file
+    and running its pragmas on every request costs more than many a request's queries."""
     if not os.environ.get("DATABASE_URL"):
         return {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": str(DATA_DIR / "trove.sqlite3"),
+            "CONN_MAX_AGE": None,
             "OPTIONS": dict(SQLITE_OPTIONS),
         }
     database = dj_database_url.parse(
         os.environ["DATABASE_URL"], conn_max_age=0, conn_health_checks=True
     )
     if database["ENGINE"] == "django.db.backends.sqlite3":
+        database["CONN_MAX_AGE"] = None
         database["OPTIONS"] = {**SQLITE_OPTIONS, **database.get("OPTIONS", {})}
     elif database["ENGINE"] == "django.db.backends.postgresql":
         if DB_POOL_MAX:

@@ -51,3 +51,23 @@ def test_addresses_are_not_stored(memory, writer):
     created = writer.post("/api/events/", {"schema": "s", "payload": {}}, format="json").json()
     stored = trove.get_event(created["id"]["id"]).to_dict()
     assert "url" not in stored and created["url"]
+
+
+@pytest.mark.parametrize("prefix", ["/", "/trove/", "/a b/"])
+def test_addresses_are_those_django_reverses_under_any_script_prefix(prefix):
+    from django.urls import reverse, set_script_prefix
+
+    from trove.api.hyperlinks import path
+
+    event_id = "0b7d6b70-5c1e-4b8a-8f4e-2f1a9d3c6e10"
+    set_script_prefix(prefix)
+    try:
+        for name, kwargs in [
+            ("trove-event-detail", {"event_id": event_id}),
+            ("trove-event-version", {"event_id": event_id, "version": 3}),
+            ("trove-file-content", {"file_id": event_id}),
+            ("trove-event-detail", {"event_id": "not plain ü"}),
+        ]:
+            assert path(name, **kwargs) == reverse(name, kwargs=kwargs)
+    finally:
+        set_script_prefix("/")

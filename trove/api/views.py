@@ -58,7 +58,7 @@ from .parsers import (
     TroveJSONParser,
     refuse_unsized_body,
 )
-from .permissions import TroveAccess
+from .permissions import TroveAccess, holds
 from .renderers import with_trove_browsable_api
 from .repeats import stored_repeat
 from .serializers import (
@@ -74,6 +74,7 @@ from .serializers import (
     QueryPageSerializer,
     SchemaDocumentSerializer,
     SchemaRegistrationSerializer,
+    validated_creations,
 )
 
 #: Events created by one batch request, at most.
@@ -169,7 +170,7 @@ def registering_inline_schemas(request: Request, items: list[dict[str, Any]]) ->
     """
     inline = [item["schema"] for item in items if isinstance(item.get("schema"), InlineSchema)]
     new = [s for s in inline if not is_registered(s.id, s.version, s.document)]
-    if new and not request.user.has_perm(REGISTER_PERMISSION):
+    if new and not holds(request.user, REGISTER_PERMISSION):
         names = ", ".join(sorted({f"{s.id} version {s.version}" for s in new}))
         raise PermissionDenied(
             f"Registering schema {names} (inline in the event) needs the "
@@ -319,11 +320,10 @@ class EventViewSet(TroveAPIMixin, GenericViewSet):
     def create(self, request: Request) -> Response:
         if isinstance(request.data, list):
             return self._create_batch(request.data)
-        serializer = EventCreateSerializer(data=document(request))
-        serializer.is_valid(raise_exception=True)
-        item = self._creation(serializer.validated_data, uploads=self._uploads(request))
+        data = validated_creations(document(request))
+        item = self._creation(data, uploads=self._uploads(request))
         try:
-            with registering_inline_schemas(request, [serializer.validated_data]):
+            with registering_inline_schemas(request, [data]):
                 event = trove.create_event(**item)
         except VersionConflict:
             stored = stored_repeat(item)
@@ -361,10 +361,9 @@ class EventViewSet(TroveAPIMixin, GenericViewSet):
         return self._create_batch(request.data)
 
     def _create_batch(self, data: list[Any]) -> Response:
-        serializer = EventCreateSerializer(data=data, many=True, max_length=BATCH_LIMIT)
-        serializer.is_valid(raise_exception=True)
-        items = [self._creation(item, uploads=[]) for item in serializer.validated_data]
-        with registering_inline_schemas(self.request, serializer.validated_data):
+        validated = validated_creations(data, many=True, max_length=BATCH_LIMIT)
+        items = [self._creation(item, uploads=[]) for item in validated]
+        with registering_inline_schemas(self.request, validated):
             events = trove.create_events(items)
         return Response(self.documents(events), status=status.HTTP_201_CREATED)
 
@@ -544,7 +543,7 @@ class EventViewSet(TroveAPIMixin, GenericViewSet):
         return uploads
 
     def _created(self, event: Event, url_name: str, **kwargs: Any) -> Response:
-        location = self.request.build_absolute_uri(reverse(url_name, kwargs=kwargs))
+        location = self.request.build_absolute_uri(hyperlinks.path(url_name, **kwargs))
         return Response(
             self.document(event), status=status.HTTP_201_CREATED, headers={"Location": location}
         )

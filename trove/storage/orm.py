@@ -1140,7 +1140,7 @@ def _stored_link(data: dict[str, Any]) -> Link:
     if type(target) is dict and type(link_type) is str and link_type and type(metadata) is dict:
         version = target.get("version")
         if version is None or (type(version) is int and version >= 1):
-            return Link(link_type, EventId(uuid.UUID(target["id"]), version), metadata)
+            return Link(link_type, EventId(_stored_uuid(target["id"]), version), metadata)
     return Link.from_dict(data)
 
 
@@ -1149,12 +1149,13 @@ def _same(value: Any) -> Any:
 
 
 def _stored_uuid(text: str) -> uuid.UUID:
-    """``uuid.UUID(text)`` of the 32 hex digits Trove stores on SQLite, built as its
-    constructor builds it, without the clean-up of other spellings that it tries first
-    (anything else goes to the constructor)."""
-    if len(text) == 32 and text.isalnum():
+    """``uuid.UUID(text)`` of the 32 hex digits Trove stores on SQLite (or the 36 of the
+    canonical form in a stored link), built as its constructor builds it, without the
+    clean-up of other spellings that it tries first (anything else goes to it)."""
+    digits = text.replace("-", "") if len(text) == 36 else text
+    if len(digits) == 32 and digits.isalnum():
         value = object.__new__(uuid.UUID)
-        object.__setattr__(value, "int", int(text, 16))
+        object.__setattr__(value, "int", int(digits, 16))
         object.__setattr__(value, "is_safe", uuid.SafeUUID.unknown)
         return value
     return uuid.UUID(text)

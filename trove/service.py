@@ -489,14 +489,16 @@ def _new_draft(
     identifier = uuid.uuid4() if event_id is None else parse_event_uuid(event_id)
     if event_id is not None and storages.events.get_event(identifier) is not None:
         raise VersionConflict(f"Event {identifier} already exists; append a version instead.")
-    draft = Event(
-        id=EventId(identifier, 1),
-        created_at=timezone.now(),
-        schema=_schema_ref(schema),
-        payload=payload,
-        producer=producer,
-        links=tuple(Link.from_dict(link) for link in links) if links else (),
-        metadata=metadata,
+    draft = new_event(
+        EventId(identifier, 1),
+        timezone.now(),
+        _schema_ref(schema),
+        payload,
+        producer,
+        (),
+        tuple(Link.from_dict(link) for link in links) if links else (),
+        metadata,
+        None,
     )
     if draft.links:
         _check_links(draft.links)

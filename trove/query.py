@@ -390,8 +390,11 @@ class EventQuery:
         return functools.cmp_to_key(compare)
 
 
-#: A run of ASCII letters and digits: the words of text that is all ASCII, once lowered.
-_ASCII_WORD = re.compile(r"[a-z0-9]+")
+#: Lowered ASCII text with every character but ``a-z`` and ``0-9`` made a space: its words
+#: are then what ``str.split`` finds, faster than a regular expression's ``[a-z0-9]+``.
+_ASCII_SEPARATORS = str.maketrans(
+    {chr(c): " " for c in range(128) if not (chr(c).isdigit() or "a" <= chr(c) <= "z")}
+)
 #: A run of characters ``str.isalnum`` accepts: every word lies inside one, but such a run
 #: may also hold numerals that are not decimal digits (``²``, ``Ⅻ``), which split words.
 _ALPHANUMERIC_RUN = re.compile(r"[^\W_]+")
@@ -402,12 +405,12 @@ def text_words(text: str) -> list[str]:
     and decimal digits (Nd), split before casefolding so both sides split alike.
 
     Every write computes the words of its payload, so the common cases skip the
-    character-by-character walk: ASCII text by one regular expression, and a run of
+    character-by-character walk: ASCII text by one translation and split, and a run of
     letters only (or digits only) as it stands. ``str.isalpha`` is exactly the L*
     categories and ``str.isdecimal`` exactly Nd.
     """
     if text.isascii():
-        return _ASCII_WORD.findall(text.lower())
+        return text.lower().translate(_ASCII_SEPARATORS).split()
     found: list[str] = []
     for run in _ALPHANUMERIC_RUN.findall(text):
         if run.isalpha() or run.isdecimal():

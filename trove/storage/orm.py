@@ -19,11 +19,12 @@ import hashlib
 import json
 import logging
 import operator
+import sqlite3
 import threading
 import uuid
 from collections.abc import Callable, Collection
 from contextlib import nullcontext
-from datetime import date, datetime, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -42,7 +43,7 @@ from django.db.models import (
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import TruncDate
 
-from trove.documents import Event, EventId, FileRecord, Link, SchemaRef
+from trove.documents import Event, EventId, FileRecord, Link, SchemaRef, new_event
 from trove.exceptions import InvalidEvent, QueryError, StorageUnavailable, VersionConflict
 from trove.query import EventQuery, payload_words
 from trove.storage.base import EventStatistics, EventStorage, LinkStorage, TransactionalStorage
@@ -73,6 +74,11 @@ logger = logging.getLogger(__name__)
 EXACT_COUNT_BELOW = 10_000
 #: From this many rows on, PostgreSQL receives a batch with ``COPY`` rather than ``INSERT``.
 COPY_FROM = 100
+#: Rows per ``INSERT … VALUES`` of a batch on SQLite (see ``ORMEventStorage._insert_values``):
+#: enough to make the cost per statement vanish, few enough to keep the SQL text short.
+SQLITE_ROWS_PER_INSERT = 500
+#: Distinct schema references a reader keeps to share among the events it decodes.
+SCHEMA_REFS_KEPT = 1024
 #: On SQLite, the FTS5 index of the events' words (migration 0005).
 WORD_INDEX = WordIndex("trove_event_words", "trove_event", content_rowid="id", catch_up_every=256)
 
@@ -125,7 +131,19 @@ def _adapter(field, connection) -> Callable[[Any], Any] | None:
     if isinstance(field, UUIDField):
         return None if connection.features.has_native_uuid_field else operator.attrgetter("hex")
     if isinstance(field, DateTimeField):
-        return connection.ops.adapt_datetimefield_value
+        adapt_datetime = connection.ops.adapt_datetimefield_value
+        if connection.vendor != "sqlite" or connection.timezone is not UTC:
+            return adapt_datetime
+
+        def adapt_utc(value: datetime) -> Any:
+            # SQLite's adapter makes an aware time naive in the connection's zone, then
+            # ``str``: for the UTC times Trove stamps that is the time without its zone,
+            # at a quarter of the cost of its checks.
+            if value.tzinfo is UTC:
+                return str(value.replace(tzinfo=None))
+            return adapt_datetime(value)
+
+        return adapt_utc
     if isinstance(field, JSONField):
         adapt = functools.partial(connection.ops.adapt_json_value, encoder=field.encoder)
         empty: dict[type, Any] = {dict: adapt({}), list: adapt([])}  # most metadata, files, links
@@ -305,16 +323,16 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
         """An event from a ``values_list(*READ_FIELDS)`` row: no model instance to build."""
         event_id, version, created_at, producer, schema_id, schema_version = values[:6]
         payload, files, links, metadata, position = values[6:]
-        return Event(
-            id=EventId(event_id, version),
-            created_at=created_at,
-            producer=producer,
-            schema=SchemaRef(schema_id, schema_version),
-            payload=payload,
-            files=tuple(FileRecord.from_dict(f) for f in files),
-            links=tuple(Link.from_dict(link) for link in links),
-            metadata=metadata,
-            position=position,
+        return new_event(
+            EventId(event_id, version),
+            created_at,
+            SchemaRef(schema_id, schema_version),
+            payload,
+            producer,
+            tuple(FileRecord.from_dict(f) for f in files),
+            tuple(Link.from_dict(link) for link in links),
+            metadata,
+            position,
         )
 
     def _events(self, rows: QuerySet) -> list[Event]:
@@ -446,24 +464,19 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
             values.append(adapted)
         return values
 
-    def _insert(
-        self, model, columns: tuple[str, ...], rows: list[tuple], *, skip_existing: bool = False
-    ) -> int:
-        """Insert rows in one statement (``COPY`` for many rows on PostgreSQL); the count.
+    def _insert(self, model, columns: tuple[str, ...], rows: list[tuple]) -> int:
+        """Insert rows in one statement (``COPY`` for many rows on PostgreSQL, ``VALUES``
+        lists on SQLite); the count.
 
         ``bulk_create`` builds a model instance per row and runs every field's
         ``get_db_prep_save``; on rows this small that Python work costs several times the
         database's own. The values from :meth:`_new_rows` already have their fields' Python
         types, so only the conversions that change them for this database are applied:
         the same ``connection.ops`` adapters Django's fields call, hence the same rows.
-        ``skip_existing`` inserts nothing, instead of failing, where a row would break a
-        unique constraint (``ON CONFLICT DO NOTHING``): the count tells.
         """
         connection = connections[self.alias]
         statement, copy, _ = self._insert_plan(model, columns)
         values = self._adapted(model, columns, rows)
-        if skip_existing:
-            statement += " ON CONFLICT DO NOTHING"
         with connection.cursor() as cursor:
             if len(values) == 1:
                 cursor.execute(statement, values[0])
@@ -474,8 +487,31 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
                         for adapted in values:
                             stream.write_row(adapted)
                 return len(values)
+            if connection.vendor == "sqlite":
+                return self._insert_values(connection, cursor, statement, values)
             cursor.executemany(statement, values)
             return len(values)
+
+    @staticmethod
+    def _insert_values(connection, cursor, statement: str, values: list[list]) -> int:
+        """Insert SQLite rows :data:`SQLITE_ROWS_PER_INSERT` to a statement (fewer where
+        the statement would have more parameters than SQLite allows).
+
+        Once a table has a trigger (``trove_event`` has the word index's, migration 0005)
+        every statement writing it costs about 10 µs more, whatever the trigger does (the
+        statement journal SQLite keeps for a statement that fires triggers): with
+        ``executemany``, one statement per row, that was more than the row itself cost.
+        """
+        limit = connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        per_statement = max(1, min(SQLITE_ROWS_PER_INSERT, limit // len(values[0])))
+        head, row = statement.split(" VALUES ", 1)
+        for start in range(0, len(values), per_statement):
+            chunk = values[start : start + per_statement]
+            cursor.execute(
+                f"{head} VALUES {', '.join([row] * len(chunk))}",
+                [value for adapted in chunk for value in adapted],
+            )
+        return len(values)
 
     @translate_errors
     def save_event(self, event: Event) -> Event:
@@ -1010,18 +1046,26 @@ class _Reader:
             "latest": column(event, "is_latest"),
         }
         self.uuid_value = table.uuid
-        self.head = (
-            f"SELECT {', '.join(column(event, name) for name in ORMEventStorage.READ_FIELDS)} "
-            f"FROM {self.table} WHERE "
-        )
+        selected = [column(event, name) for name in ORMEventStorage.READ_FIELDS]
+        if connection.vendor == "sqlite":
+            # The time as its stored text: a bare column of a declared timestamp type
+            # would be parsed by the converter Django registers in the driver, several
+            # times the cost of ``_sqlite_instant``'s ``fromisoformat`` (``+`` changes no
+            # value, only leaves the result without a declared type).
+            created = ORMEventStorage.READ_FIELDS.index("created_at")
+            selected[created] = f"+{selected[created]}"
+        self.head = f"SELECT {', '.join(selected)} FROM {self.table} WHERE "
         # The converters Django would apply: on PostgreSQL psycopg gives UUIDs and aware
         # datetimes as they are; SQLite stores hex UUIDs and naive UTC (connection time
         # zone) text, which Django's converters turn into the same objects as these.
         self.registered: Any = None
         self.uuid: Callable[[Any], uuid.UUID] = _same
         self.instant: Callable[[Any], datetime] = _same
+        #: The schema references met so far, shared by the events of every row that
+        #: names them (immutable, so one object serves them all).
+        self.schemas: dict[tuple[str, str | None], SchemaRef] = {}
         if connection.vendor == "sqlite":
-            self.uuid = uuid.UUID
+            self.uuid = _stored_uuid
             self.instant = functools.partial(
                 _sqlite_instant, connection=connection, zone=connection.timezone
             )
@@ -1071,16 +1115,21 @@ class _Reader:
         """The event of a row of :meth:`select` (``READ_FIELDS``)."""
         event_id, version, created_at, producer, schema_id, schema_version = row[:6]
         payload, files, links, metadata, position = row[6:]
-        return Event(
-            id=EventId(self.uuid(event_id), version),
-            created_at=self.instant(created_at),
-            producer=producer,
-            schema=SchemaRef(schema_id, schema_version),
-            payload=_json_value(payload),
-            files=() if files == "[]" else tuple(map(FileRecord.from_dict, json.loads(files))),
-            links=() if links == "[]" else tuple(map(_stored_link, json.loads(links))),
-            metadata=_json_value(metadata),
-            position=position,
+        schema = self.schemas.get((schema_id, schema_version))
+        if schema is None:
+            if len(self.schemas) >= SCHEMA_REFS_KEPT:
+                self.schemas.clear()
+            schema = self.schemas[schema_id, schema_version] = SchemaRef(schema_id, schema_version)
+        return new_event(
+            EventId(self.uuid(event_id), version),
+            self.instant(created_at),
+            schema,
+            _json_value(payload),
+            producer,
+            () if files == "[]" else tuple(map(FileRecord.from_dict, json.loads(files))),
+            () if links == "[]" else tuple(map(_stored_link, json.loads(links))),
+            _json_value(metadata),
+            position,
         )
 
 
@@ -1091,7 +1140,7 @@ def _stored_link(data: dict[str, Any]) -> Link:
     if type(target) is dict and type(link_type) is str and link_type and type(metadata) is dict:
         version = target.get("version")
         if version is None or (type(version) is int and version >= 1):
-            return Link(link_type, EventId(uuid.UUID(target["id"]), version), metadata)
+            return Link(link_type, EventId(_stored_uuid(target["id"]), version), metadata)
     return Link.from_dict(data)
 
 
@@ -1099,11 +1148,25 @@ def _same(value: Any) -> Any:
     return value
 
 
+def _stored_uuid(text: str) -> uuid.UUID:
+    """``uuid.UUID(text)`` of the 32 hex digits Trove stores on SQLite (or the 36 of the
+    canonical form in a stored link), built as its constructor builds it, without the
+    clean-up of other spellings that it tries first (anything else goes to it)."""
+    digits = text.replace("-", "") if len(text) == 36 else text
+    if len(digits) == 32 and digits.isalnum():
+        value = object.__new__(uuid.UUID)
+        object.__setattr__(value, "int", int(digits, 16))
+        object.__setattr__(value, "is_safe", uuid.SafeUUID.unknown)
+        return value
+    return uuid.UUID(text)
+
+
 def _sqlite_instant(value: Any, *, connection, zone: tzinfo) -> datetime:
-    """Django's ``convert_datetimefield_value`` on SQLite (whose driver already parsed the
-    text, by the converter Django registers), for the case it always meets: naive UTC."""
-    if isinstance(value, datetime) and value.tzinfo is None and settings.USE_TZ:
-        return value.replace(tzinfo=zone)
+    """Django's ``convert_datetimefield_value`` on SQLite for the stored text of a time, in
+    the case it always meets: naive UTC text (as ``str(datetime)`` wrote it) read with
+    ``USE_TZ`` and a UTC connection, parsed as that time in UTC in one ``fromisoformat``."""
+    if type(value) is str and zone is UTC and settings.USE_TZ and len(value) in (19, 26):
+        return datetime.fromisoformat(value + "+00:00")
     return connection.ops.convert_datetimefield_value(value, None, connection)
 
 

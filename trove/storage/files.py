@@ -57,6 +57,7 @@ from trove.exceptions import (
     TroveError,
 )
 from trove.storage.base import FileStorage, StoredFile
+from trove.storage.durability import fsync_directory
 from trove.storage.spool import STALE_AFTER, OverlappedSha256, SpooledUpload, remove_stale_spools
 
 logger = logging.getLogger(__name__)
@@ -408,7 +409,7 @@ class FileSystemFileStorage(DjangoFileStorage):
             missing = os.path.dirname(missing)
         super().write_blob(name, spool)
         for changed in {directory, *(os.path.dirname(path) for path in made)}:
-            _fsync_directory(changed)
+            fsync_directory(changed)
 
     def write_small(self, name: str, data: bytes) -> None:
         """Spooled, fsynced and renamed into place like the bytes, so that a record appears
@@ -421,15 +422,6 @@ class FileSystemFileStorage(DjangoFileStorage):
     def remove_empty_directory(self, name: str) -> None:
         with contextlib.suppress(OSError):  # not empty after all: a new marker arrived
             os.rmdir(self.storage.path(name))
-
-
-def _fsync_directory(path: str) -> None:
-    """Make the names in directory ``path`` durable (a rename is not, until this)."""
-    descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 class S3ObjectStream(io.RawIOBase):

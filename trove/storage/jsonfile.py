@@ -89,6 +89,7 @@ from trove.exceptions import (
 from trove.query import EventQuery
 from trove.storage import jsonfile_index as index
 from trove.storage.base import EventStatistics, EventStorage, LinkReader, TransactionalStorage
+from trove.storage.durability import fsync_directory
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -361,7 +362,7 @@ class JSONFileEventStorage(EventStorage, EventStatistics, LinkReader, Transactio
         self.journal_dir.mkdir(parents=True, exist_ok=True)
         path = self._journal_path(generation)
         _write_file(path, lines.encode(), exclusive=True)
-        _fsync_directory(self.journal_dir)
+        fsync_directory(self.journal_dir)
 
     def _read_journal(self, generation: int) -> list[Document]:
         path = self._journal_path(generation)
@@ -439,7 +440,7 @@ class JSONFileEventStorage(EventStorage, EventStatistics, LinkReader, Transactio
                 written.append(path)
 
         _in_parallel(write, targets)
-        _in_parallel(_fsync_directory, sorted(changed))
+        _in_parallel(fsync_directory, sorted(changed))
 
     def _commit(self, documents: list[Document]) -> list[Event]:
         """Make documents durable and visible together (the protocol in the module doc);
@@ -480,9 +481,9 @@ class JSONFileEventStorage(EventStorage, EventStatistics, LinkReader, Transactio
             for path in written:
                 path.unlink()
             for directory in {path.parent for path in written}:
-                _fsync_directory(directory)
+                fsync_directory(directory)
             self._journal_path(generation).unlink(missing_ok=True)
-            _fsync_directory(self.journal_dir)
+            fsync_directory(self.journal_dir)
         except OSError:
             logger.exception(
                 "storage-json-file: could not undo the failed write %d in %s.",
@@ -778,7 +779,7 @@ class JSONFileEventStorage(EventStorage, EventStatistics, LinkReader, Transactio
             _write_file(path, Document.of(positioned).content, exclusive=False)
             changed.add(path.parent)
             yield positioned
-        _in_parallel(_fsync_directory, sorted(changed))
+        _in_parallel(fsync_directory, sorted(changed))
         if events:
             logger.info(
                 "storage-json-file: gave positions %d-%d to %d documents in %s.",
@@ -892,14 +893,6 @@ def _make_directory(path: Path, changed: set[Path]) -> None:
     except FileExistsError:
         return
     changed.add(path.parent)
-
-
-def _fsync_directory(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def _in_parallel(function: Callable[[Any], None], items: list[Any]) -> None:

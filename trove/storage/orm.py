@@ -303,7 +303,7 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
     def _rows(self) -> QuerySet:
         return self.models.Event.objects.using(self.alias)
 
-    #: Fields read to rebuild an event, in the order :meth:`_from_values` takes them.
+    #: Fields read to rebuild an event, in the order :class:`_Reader` takes them.
     READ_FIELDS = (
         "event_id",
         "version",
@@ -317,26 +317,6 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
         "metadata",
         "position",
     )
-
-    @staticmethod
-    def _from_values(values: tuple) -> Event:
-        """An event from a ``values_list(*READ_FIELDS)`` row: no model instance to build."""
-        event_id, version, created_at, producer, schema_id, schema_version = values[:6]
-        payload, files, links, metadata, position = values[6:]
-        return new_event(
-            EventId(event_id, version),
-            created_at,
-            SchemaRef(schema_id, schema_version),
-            payload,
-            producer,
-            tuple(FileRecord.from_dict(f) for f in files),
-            tuple(Link.from_dict(link) for link in links),
-            metadata,
-            position,
-        )
-
-    def _events(self, rows: QuerySet) -> list[Event]:
-        return [self._from_values(values) for values in rows.values_list(*self.READ_FIELDS)]
 
     #: Columns written for each model, in the order of :meth:`_new_rows`' tuples.
     EVENT_COLUMNS = (
@@ -779,12 +759,21 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
         schemas: Collection[str] = (),
         producers: Collection[str] = (),
     ) -> list[Event]:
-        rows = self._rows().filter(position__gt=after)
-        if schemas:
-            rows = rows.filter(schema_id__in=list(schemas))
-        if producers:
-            rows = rows.filter(producer__in=list(producers))
-        return self._events(rows.order_by("position")[:limit])
+        reader = self._reader()
+        meta, quote = self.models.Event._meta, reader.connection.ops.quote_name
+
+        def column(name: str) -> str:
+            return f"{reader.table}.{quote(meta.get_field(name).column)}"
+
+        position = column("position")
+        condition = f"{position} > %s"
+        params: list[Any] = [after]
+        for name, values in (("schema_id", list(schemas)), ("producer", list(producers))):
+            if values:
+                marks = ", ".join(["%s"] * len(values))
+                condition += f" AND {column(name)} IN ({marks})"
+                params.extend(values)
+        return reader.fetch(f"{condition} ORDER BY {position} LIMIT %s", [*params, limit])
 
     @translate_errors
     def last_position(self) -> int:

@@ -28,7 +28,7 @@ import pytest
 import requests
 from django.conf import settings
 
-from tests.servers import BASE_ENV, free_port
+from tests.servers import BASE_ENV, free_port, gunicorn_command
 
 from .conftest import require
 
@@ -121,22 +121,9 @@ class Project:
         self.url = f"http://127.0.0.1:{port}"
         self.log = open(self.directory / "gunicorn.log", "w")  # noqa: SIM115 - closed in stop
         self.server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "trove_project.wsgi:application",
-                "--workers",
-                "4",
-                "--worker-class",
-                "gthread",
-                "--threads",
-                "4",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--timeout",
-                "60",
-            ],
+            gunicorn_command(
+                port, "--workers=4", "--worker-class=gthread", "--threads=4", "--timeout=60"
+            ),
             cwd=ROOT,
             env=self.env,
             stdout=self.log,

@@ -24,7 +24,7 @@ from types import SimpleNamespace
 import pytest
 import requests
 
-from tests.servers import BASE_ENV, free_port
+from tests.servers import BASE_ENV, free_port, gunicorn_command
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = "trove_generated_client"
@@ -76,17 +76,9 @@ def server(tmp_path_factory) -> Iterator[SimpleNamespace]:
     log = directory / "gunicorn.log"
     with log.open("w") as output:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "trove_project.wsgi:application",
-                "--workers=1",
-                "--worker-class=gthread",
-                "--threads=4",
-                f"--bind=127.0.0.1:{port}",
-                "--timeout=60",
-            ],
+            gunicorn_command(
+                port, "--workers=1", "--worker-class=gthread", "--threads=4", "--timeout=60"
+            ),
             cwd=ROOT,
             env=env,
             stdout=output,

@@ -6,7 +6,6 @@ import json
 import logging
 import os
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -16,7 +15,7 @@ import requests
 from rest_framework.test import APIClient
 
 from tests.api.conftest import MEMORY, use_storage
-from tests.servers import free_port
+from tests.servers import free_port, gunicorn_command
 from trove.storage.handler import storages
 
 pytestmark = pytest.mark.django_db(databases="__all__")
@@ -74,15 +73,7 @@ def test_an_event_database_that_refuses_connections_is_unavailable(tmp_path):
     log = tmp_path / "gunicorn.log"
     with log.open("w") as output:
         server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "trove_project.wsgi:application",
-                "--workers=1",
-                f"--bind=127.0.0.1:{port}",
-                "--timeout=30",
-            ],
+            gunicorn_command(port, "--workers=1", "--timeout=30"),
             cwd=ROOT,
             env=env,
             stdout=output,

@@ -8,12 +8,12 @@ import base64
 import json
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
 import pytest
 
+from tests.servers import gunicorn_command
 from tests.test_project import ROOT, SAFE_ENV, free_port, manage
 
 USER, PASSWORD = "ops", "s3cret-Pass-9"
@@ -79,18 +79,7 @@ def server(tmp_path_factory) -> Iterator[Server]:
     )
     port = free_port()
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--workers",
-            "1",
-            "--timeout",
-            "30",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "trove_project.wsgi",
-        ],
+        gunicorn_command(port, "--workers=1", "--timeout=30"),
         cwd=ROOT,
         env={**SAFE_ENV, "TROVE_DATA_DIR": str(data)},
         stdout=subprocess.DEVNULL,

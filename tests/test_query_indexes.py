@@ -13,7 +13,7 @@ import trove
 from trove.query import EventQuery
 from trove.storage import jsonfile_index
 from trove.storage.handler import storages
-from trove.storage.orm import WORD_INDEX
+from trove.storage.orm_reader import WORD_INDEX
 from trove.testing.conformance import BackendFixture
 
 MEMORY_FILES = {"plugin": "storage-memory"}

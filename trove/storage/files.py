@@ -254,7 +254,7 @@ class DjangoFileStorage(FileStorage):
         thread while the next is written; its ``sha256:<hex>`` and size."""
         size = 0
         with OverlappedSha256() as hasher:
-            while chunk := content.read(self.chunk_size):
+            for chunk in hasher.chunks(content, self.chunk_size):
                 if not isinstance(chunk, bytes | bytearray | memoryview):
                     raise TypeError(f"The stream of {label} gives text: open it in binary mode.")
                 size += len(chunk)

@@ -17,13 +17,17 @@ from __future__ import annotations
 import collections
 import contextlib
 import hashlib
+import io
 import os
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
+from typing import Any, BinaryIO
 
 from django.core.files import File
+from django.core.files.utils import FileProxyMixin
 
 #: Writes a file's data to disk (macOS has no ``fdatasync``; ``fsync`` does that and more).
 _FLUSH = getattr(os, "fdatasync", os.fsync)
@@ -118,6 +122,11 @@ class OverlappedSha256:
     previous ones are hashed. Content of a single chunk is hashed in the caller's thread
     and starts no thread. Use it as a context manager: leaving stops the thread, also
     when the caller fails half-way.
+
+    :meth:`chunks` reads a stream for it. From a file or an in-memory stream it reads
+    into :attr:`depth` + 1 buffers in turn, each reused once its hash is done, rather than
+    into a new 1 MiB object per chunk: allocating, faulting in and freeing those cost
+    about 8 % of the CPU time of a large upload.
     """
 
     #: Chunks queued and not yet hashed, at most: what the overlap may hold in memory.
@@ -126,8 +135,42 @@ class OverlappedSha256:
     def __init__(self) -> None:
         self._hash = hashlib.sha256()
         self._executor: ThreadPoolExecutor | None = None
-        self._pending: collections.deque[Future[None]] = collections.deque()
+        # Each queued hash, with the buffer of :meth:`chunks` it reads (``None``: a copy).
+        self._pending: collections.deque[tuple[Future[None], bytearray | None]] = (
+            collections.deque()
+        )
         self._chunks = 0
+        self._buffers: dict[int, bytearray] = {}  # id → every buffer :meth:`chunks` made
+        self._spare: list[bytearray] = []  # those no queued hash reads
+
+    def chunks(self, stream: BinaryIO, size: int) -> Iterator[bytes | bytearray | memoryview]:
+        """The bytes of ``stream`` in chunks of at most ``size``, for the caller to give to
+        :meth:`update` before asking for the next one (what ``stream`` gives, unchecked:
+        text from a text stream). A chunk read into a buffer stays valid until then."""
+        chunk: bytes | memoryview = stream.read(size)  # the first: small content needs no buffer
+        readinto = _native_readinto(stream)
+        while chunk:
+            yield chunk
+            if readinto is None:
+                chunk = stream.read(size)
+                continue
+            buffer = self._free_buffer(size)
+            chunk = memoryview(buffer)[: readinto(buffer) or 0]
+
+    def _free_buffer(self, size: int) -> bytearray:
+        if not self._spare and len(self._buffers) > self.depth and self._pending:
+            self._wait_oldest()
+        if self._spare:
+            return self._spare.pop()
+        buffer = bytearray(size)
+        self._buffers[id(buffer)] = buffer
+        return buffer
+
+    def _wait_oldest(self) -> None:
+        future, buffer = self._pending.popleft()
+        future.result()
+        if buffer is not None:
+            self._spare.append(buffer)
 
     def update(self, chunk: bytes | bytearray | memoryview) -> None:
         self._chunks += 1
@@ -137,15 +180,20 @@ class OverlappedSha256:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="trove-sha256")
         if len(self._pending) >= self.depth:
-            self._pending.popleft().result()
-        # The thread reads the chunk later: it must be bytes no one can change meanwhile.
+            self._wait_oldest()
+        # The thread reads the chunk later: no one may change it meanwhile. A buffer of
+        # :meth:`chunks` is not refilled before its hash is done; anything else is copied.
+        owner = chunk.obj if isinstance(chunk, memoryview) else None
+        if isinstance(owner, bytearray) and self._buffers.get(id(owner)) is owner:
+            self._pending.append((self._executor.submit(self._hash.update, chunk), owner))
+            return
         frozen = chunk if isinstance(chunk, bytes) else bytes(chunk)
-        self._pending.append(self._executor.submit(self._hash.update, frozen))
+        self._pending.append((self._executor.submit(self._hash.update, frozen), None))
 
     def hexdigest(self) -> str:
         """The digest of every chunk given so far (waits for the queued ones)."""
         while self._pending:
-            self._pending.popleft().result()
+            self._wait_oldest()
         return self._hash.hexdigest()
 
     def __enter__(self) -> OverlappedSha256:
@@ -159,3 +207,26 @@ class OverlappedSha256:
     ) -> None:
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+#: Streams whose ``readinto`` fills the caller's buffer itself, rather than copying the
+#: result of a ``read`` into it (``BufferedIOBase``'s fallback) or being absent.
+_READINTO_TYPES = (io.BufferedReader, io.BufferedRandom, io.FileIO, io.BytesIO)
+
+
+def _native_readinto(stream: Any) -> Callable[[bytearray], int | None] | None:
+    """The ``readinto`` of ``stream``, or of the file a Django ``File`` or a temporary file
+    wraps (an upload: ``TemporaryUploadedFile``, ``InMemoryUploadedFile``), if it is
+    exactly one of :data:`_READINTO_TYPES`; else ``None``, and the stream is read with
+    ``read``: a subclass or a wrapper may give other bytes from ``read`` than its file's."""
+    for _ in range(3):
+        if type(stream) in _READINTO_TYPES:
+            readinto: Callable[[bytearray], int | None] = stream.readinto
+            return readinto
+        passes_through = type(stream) is tempfile._TemporaryFileWrapper or (
+            isinstance(stream, File) and type(stream).read is FileProxyMixin.read
+        )
+        if not passes_through:
+            return None
+        stream = stream.file
+    return None

@@ -288,7 +288,8 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
     def _rows(self) -> QuerySet:
         return self.models.Event.objects.using(self.alias)
 
-    #: Fields read to rebuild an event, in the order :class:`~trove.storage.orm_reader.Reader` takes them.
+    #: Fields read to rebuild an event, in the order
+    #: :class:`~trove.storage.orm_reader.Reader` takes them.
     READ_FIELDS = (
         "event_id",
         "version",
@@ -527,12 +528,19 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
     #: The PostgreSQL channel told of each commit (the payload: its last position).
     NOTIFY_CHANNEL = "trove_feed"
 
-    def _counter_statement(self) -> tuple[str, list[Any]]:
-        """SQL that takes ``count`` positions and returns the last (params: count, count).
+    def _counter_statement(self, count: int) -> tuple[str, list[Any]]:
+        """SQL that takes ``count`` positions and returns the last, and its parameters.
 
-        It upserts :class:`~trove.models.PositionCounter`'s row; a missing row (a new or
-        flushed database) starts after the highest stored position. On PostgreSQL it also
-        sends ``NOTIFY trove_feed`` with that position, delivered only if the write commits.
+        It upserts :class:`~trove.models.PositionCounter`'s row, a write that takes the
+        database's write lock (SQLite) or the row's lock (PostgreSQL) before anything is
+        read. On PostgreSQL the counter is what keeps positions in commit order: a missing
+        row (a new or flushed database) starts after the highest stored position, and the
+        statement also sends ``NOTIFY trove_feed`` with that position, delivered only if
+        the write commits. On SQLite the write lock alone serialises writers, so positions
+        continue after the highest stored one, read under that lock: the single-event
+        insert (:meth:`_sqlite_statement`) reads it in its own statement and never writes
+        the counter row (one page less in every commit), so the row is only the lock and
+        the place of the answer here.
         """
         connection = connections[self.alias]
         quote = connection.ops.quote_name
@@ -541,29 +549,33 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
         last, position = quote("last"), quote("position")
         sql = (
             f"INSERT INTO {counter} (id, {last}) VALUES "
-            f"(1, (SELECT coalesce(max({position}), 0) FROM {table}) + %s) "
-            f"ON CONFLICT (id) DO UPDATE SET {last} = {counter}.{last} + %s RETURNING {last}"
+            f"(1, (SELECT coalesce(max({position}), 0) FROM {table}) + %s) ON CONFLICT (id) "
         )
-        if connection.vendor == "postgresql":
-            return sql + f", pg_notify(%s, {last}::text)", [self.NOTIFY_CHANNEL]
-        return sql, []
+        if connection.vendor != "postgresql":
+            return sql + f"DO UPDATE SET {last} = excluded.{last} RETURNING {last}", [count]
+        sql += (
+            f"DO UPDATE SET {last} = {counter}.{last} + %s "
+            f"RETURNING {last}, pg_notify(%s, {last}::text)"
+        )
+        return sql, [count, count, self.NOTIFY_CHANNEL]
 
     def _take_positions(self, count: int) -> int:
         """Reserve ``count`` consecutive positions until the open transaction ends; the first.
 
-        The caller must be inside an atomic block: the counter row stays locked until it
-        commits, which is what keeps positions in commit order (see ``PositionCounter``).
+        The caller must be inside an atomic block: the lock the counter statement takes is
+        held until it commits, which is what keeps positions in commit order (see
+        ``PositionCounter``).
         """
-        sql, extra = self._counter_statement()
+        sql, params = self._counter_statement(count)
         with connections[self.alias].cursor() as cursor:
-            cursor.execute(sql, [count, count, *extra])
+            cursor.execute(sql, params)
             return cursor.fetchone()[0] - count + 1
 
     def _insert_counted(self, row: tuple) -> int | None:
         """PostgreSQL: take a position and insert the event row in one statement (so one
         round trip, atomic on its own); the position, or ``None`` if the id exists."""
         m = self.models
-        counter, extra = self._counter_statement()
+        counter, params = self._counter_statement(1)
         statement, _, _ = self._insert_plan(m.Event, self.EVENT_COLUMNS)
         statement = statement.rsplit("%s)", 1)[0] + '(SELECT "last" FROM counter))'
         values = self._adapted(m.Event, self.EVENT_COLUMNS, [row])[0][:-1]
@@ -574,7 +586,7 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
         # psycopg's own cursor, the one Django's wraps: its wrappers cost more than the
         # Python side of the statement (errors are still Django's).
         with connection.wrap_database_errors, connection.connection.cursor() as cursor:
-            cursor.execute(sql, [1, 1, *extra, *values])
+            cursor.execute(sql, [*params, *values])
             found = cursor.fetchone()
         return None if found is None else found[0]
 
@@ -644,51 +656,53 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
         return self._plans[key][0]
 
     def _insert_counted_sqlite(self, row: tuple, *, own_transaction: bool) -> int | None:
-        """SQLite: take a position and insert the event row, straight on the DB-API
+        """SQLite: insert the event row at the next position, straight on the DB-API
         connection; the position, or ``None`` if the id exists.
 
-        The two statements are the ones Django's cursor would run (the same SQL with
-        ``?`` placeholders, the same adapted values), without its per-statement wrappers,
-        which cost as much as SQLite's own work on rows this small. ``own_transaction``
-        wraps them in ``BEGIN IMMEDIATE`` … ``COMMIT``, the transaction Django's
-        ``atomic`` would open on a ``storage-sqlite`` file: the write lock is taken before
-        the counter is read and held until the commit, so positions follow commit order.
+        One statement (:meth:`_sqlite_statement`) with the values Django's cursor would
+        bind (the same adapted values, ``?`` placeholders), without its per-statement
+        wrappers, which cost as much as SQLite's own work on rows this small.
+        ``own_transaction`` wraps it in ``BEGIN IMMEDIATE`` … ``COMMIT``, the transaction
+        Django's ``atomic`` would open on a ``storage-sqlite`` file. The statement is a
+        write, so it takes the write lock before it reads the highest position (in a
+        caller's deferred transaction too), and the lock is held until the commit: the
+        next writer reads that position only once this one is visible, so positions follow
+        commit order.
         """
         m = self.models
         connection = connections[self.alias]
-        counter, statement = self._sqlite_statements()
-        values = self._adapted(m.Event, self.EVENT_COLUMNS, [row])[0]
+        statement = self._sqlite_statement()
+        values = self._adapted(m.Event, self.EVENT_COLUMNS, [row])[0][:-1]
         connection.ensure_connection()
         native = connection.connection
         with connection.wrap_database_errors:
             if own_transaction:
                 native.execute("BEGIN IMMEDIATE")
             try:
-                (last,) = native.execute(counter, (1, 1)).fetchone()
-                values[-1] = last
-                inserted = native.execute(statement, values).rowcount
+                found = native.execute(statement, values).fetchall()
                 if own_transaction:
                     native.execute("COMMIT")
             except BaseException:
                 if own_transaction and native.in_transaction:
                     native.execute("ROLLBACK")
                 raise
-        return last if inserted else None
+        return found[0][0] if found else None
 
-    def _sqlite_statements(self) -> tuple[str, str]:
-        """The counter statement and the event insert (skipping an existing id) in
-        ``sqlite3``'s own ``?`` placeholders."""
+    def _sqlite_statement(self) -> str:
+        """The event insert at the next position (one after the highest stored, read
+        through the position index), skipping an existing id and returning the position,
+        in ``sqlite3``'s own ``?`` placeholders. Params: the event row but its position."""
         key = ("sqlite", self.alias)
         if key not in self._plans:
-            counter, _ = self._counter_statement()
+            quote = connections[self.alias].ops.quote_name
+            table, position = quote(self.models.Event._meta.db_table), quote("position")
             statement, _, _ = self._insert_plan(self.models.Event, self.EVENT_COLUMNS)
-            self._plans[key] = (
-                counter.replace("%s", "?"),
-                (statement + " ON CONFLICT DO NOTHING").replace("%s", "?"),
-                [],
+            statement = statement.rsplit("%s)", 1)[0] + (
+                f"(SELECT coalesce(max({position}), 0) + 1 FROM {table})) "
+                f"ON CONFLICT DO NOTHING RETURNING {position}"
             )
-        counter, statement, _ = self._plans[key]
-        return counter, statement
+            self._plans[key] = (statement.replace("%s", "?"), "", [])
+        return self._plans[key][0]
 
     def _savepoint_in_callers_transaction(self, connection) -> Any:
         """A savepoint shielding a caller's own open transaction from a failed write; none

@@ -2,6 +2,7 @@
 insert, a batch through the counter statement, and the two agree, with concurrent
 writers in threads and a reader tailing the feed."""
 
+import sqlite3
 import threading
 import time
 import uuid
@@ -34,6 +35,21 @@ class TestSQLitePositions(BackendFixture):
         positions = [e.position for e in [*singles, *batch, last, inside, appended]]
         assert positions == list(range(positions[0], positions[0] + 8))
         assert [e.payload["i"] for e in trove.read_feed()] == list(range(8))
+
+    @pytest.mark.django_db(transaction=True, databases="__all__")
+    def test_a_single_event_is_committed_when_the_call_returns(self):
+        """Outside any transaction the insert is its own transaction: nothing stays open,
+        and another connection to the file sees the event at once."""
+        event = trove.create_event("s", {"i": 1})
+        assert not connections[storages.events.alias].connection.in_transaction
+        other = sqlite3.connect(settings.SQLITE_STORAGE_PATH)
+        try:
+            found = other.execute(
+                "SELECT position FROM trove_event WHERE event_id = ?", [event.uuid.hex]
+            ).fetchall()
+        finally:
+            other.close()
+        assert found == [(event.position,)]
 
     def test_a_duplicate_id_writes_nothing_and_takes_no_position(self):
         first = trove.create_event("s", {"i": 1})

@@ -655,37 +655,25 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
             self._plans[key] = (sql, "", [])
         return self._plans[key][0]
 
-    def _insert_counted_sqlite(self, row: tuple, *, own_transaction: bool) -> int | None:
+    def _insert_counted_sqlite(self, row: tuple) -> int | None:
         """SQLite: insert the event row at the next position, straight on the DB-API
         connection; the position, or ``None`` if the id exists.
 
         One statement (:meth:`_sqlite_statement`) with the values Django's cursor would
         bind (the same adapted values, ``?`` placeholders), without its per-statement
-        wrappers, which cost as much as SQLite's own work on rows this small.
-        ``own_transaction`` wraps it in ``BEGIN IMMEDIATE`` … ``COMMIT``, the transaction
-        Django's ``atomic`` would open on a ``storage-sqlite`` file. The statement is a
-        write, so it takes the write lock before it reads the highest position (in a
-        caller's deferred transaction too), and the lock is held until the commit: the
-        next writer reads that position only once this one is visible, so positions follow
-        commit order.
+        wrappers, which cost as much as SQLite's own work on rows this small. It is a
+        write, so it takes the write lock before it reads the highest position, and the
+        lock is held until its transaction commits: the next writer reads that position
+        only once this one is visible, so positions follow commit order. Outside any
+        transaction the statement is its own, committed (and fsynced) as it completes,
+        which reading its ``RETURNING`` row to the end does; a failure rolls it back.
         """
-        m = self.models
         connection = connections[self.alias]
         statement = self._sqlite_statement()
-        values = self._adapted(m.Event, self.EVENT_COLUMNS, [row])[0][:-1]
+        values = self._adapted(self.models.Event, self.EVENT_COLUMNS, [row])[0][:-1]
         connection.ensure_connection()
-        native = connection.connection
         with connection.wrap_database_errors:
-            if own_transaction:
-                native.execute("BEGIN IMMEDIATE")
-            try:
-                found = native.execute(statement, values).fetchall()
-                if own_transaction:
-                    native.execute("COMMIT")
-            except BaseException:
-                if own_transaction and native.in_transaction:
-                    native.execute("ROLLBACK")
-                raise
+            found = connection.connection.execute(statement, values).fetchall()
         return found[0][0] if found else None
 
     def _sqlite_statement(self) -> str:
@@ -717,30 +705,25 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
         """Save version 1 of one event, the common write, in as few statements as can be.
 
         A duplicate id inserts nothing rather than failing, so no savepoint is needed to
-        keep a transaction usable after a :class:`VersionConflict`. On PostgreSQL, outside
-        any transaction, an event without link or file rows is one statement, atomic on its
-        own; on SQLite it is two in one ``BEGIN IMMEDIATE`` transaction. In a caller's own
+        keep a transaction usable after a :class:`VersionConflict`. Outside any
+        transaction an event without link or file rows is one statement, atomic on its
+        own (on SQLite, unless Django's autocommit was turned off). In a caller's own
         transaction a savepoint still shields it from any other failure.
         """
         m = self.models
         connection = connections[self.alias]
         row, links, files = self._new_rows(event, True, None)
-        alone = not (links or files)
+        postgresql = connection.vendor == "postgresql"
         if not connection.in_atomic_block:
-            if alone and connection.vendor == "sqlite" and connection.get_autocommit():
-                position = self._insert_counted_sqlite(row, own_transaction=True)
-                if position is None:
-                    raise VersionConflict(f"Event version already exists: {event.uuid} v1.")
-                return event.with_position(position)
-            single = connection.vendor == "postgresql" and alone
+            single = not (links or files) and (postgresql or connection.get_autocommit())
             scope = nullcontext() if single else transaction.atomic(using=self.alias)
         else:
             scope = self._savepoint_in_callers_transaction(connection)
         with scope:
-            if connection.vendor == "postgresql":
+            if postgresql:
                 position = self._insert_counted(row)
             else:
-                position = self._insert_counted_sqlite(row, own_transaction=False)
+                position = self._insert_counted_sqlite(row)
             if position is not None:
                 if links:
                     self._insert(m.EventLink, self.LINK_COLUMNS, links)

@@ -6,15 +6,22 @@ import sqlite3
 import threading
 import time
 import uuid
+from datetime import UTC, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
-from django.conf import settings
+from django.conf import settings as settings_
 from django.db import connections
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import trove
-from trove.documents import Event
+from trove.documents import Event, EventId, FileRecord, Link, SchemaRef
 from trove.exceptions import VersionConflict
+from trove.models import Event as EventRow
+from trove.query import payload_words
 from trove.storage.handler import storages
+from trove.storage.orm import ORMEventStorage
 from trove.testing.conformance import BackendFixture
 
 MEMORY_FILES = {"plugin": "storage-memory"}
@@ -22,7 +29,7 @@ MEMORY_FILES = {"plugin": "storage-memory"}
 
 class TestSQLitePositions(BackendFixture):
     def trove_storage(self, tmp_path):
-        options = {"path": settings.SQLITE_STORAGE_PATH}
+        options = {"path": settings_.SQLITE_STORAGE_PATH}
         return {"events": {"plugin": "storage-sqlite", "options": options}, "files": MEMORY_FILES}
 
     def test_singles_and_batches_take_the_positions_after_the_highest_stored(self):
@@ -42,7 +49,7 @@ class TestSQLitePositions(BackendFixture):
         and another connection to the file sees the event at once."""
         event = trove.create_event("s", {"i": 1})
         assert not connections[storages.events.alias].connection.in_transaction
-        other = sqlite3.connect(settings.SQLITE_STORAGE_PATH)
+        other = sqlite3.connect(settings_.SQLITE_STORAGE_PATH)
         try:
             found = other.execute(
                 "SELECT position FROM trove_event WHERE event_id = ?", [event.uuid.hex]
@@ -124,3 +131,106 @@ class TestSQLitePositions(BackendFixture):
         assert {e.uuid for e in seen} == {e.uuid for e in acknowledged}
         assert len(acknowledged) == 4 * (10 + 3 * 5)
         assert all(isinstance(e.uuid, uuid.UUID) for e in seen)
+
+
+# The row an event is written as ------------------------------------------------------
+
+keys = st.text(max_size=4)
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53), 2**53)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=6)
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(keys, inner, max_size=3),
+    max_leaves=8,
+)
+objects = st.dictionaries(keys, values, max_size=4)
+zones = st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30)), ZoneInfo("Europe/Paris")])
+files = st.builds(
+    FileRecord,
+    id=st.uuids(),
+    content_type=st.sampled_from(["text/plain", "image/png"]),
+    filename=st.none() | st.text(max_size=5),
+    size=st.none() | st.integers(0, 10**9),
+    hash=st.none() | st.text("0123456789abcdef", min_size=4, max_size=8),
+    is_reference=st.booleans(),
+    uri=st.none() | st.just("s3://bucket/key"),
+)
+links = st.builds(
+    Link,
+    type=st.text(min_size=1, max_size=5),
+    target=st.builds(EventId, st.uuids(), st.none() | st.integers(1, 9)),
+    metadata=objects,
+)
+events = st.builds(
+    Event,
+    id=st.builds(EventId, st.uuids(), st.integers(1, 2**31)),
+    created_at=st.datetimes(timezones=zones),
+    schema=st.builds(SchemaRef, st.text(min_size=1, max_size=5), st.none() | st.text(max_size=5)),
+    payload=objects,
+    producer=st.text(max_size=5),
+    files=st.lists(files, max_size=2).map(tuple),
+    links=st.lists(links, max_size=2).map(tuple),
+    metadata=objects,
+)
+
+
+def django_row(event: Event, is_latest: bool, position, connection) -> list:
+    """What Django's fields make of the event's model values (``get_db_prep_save``)."""
+    model = {
+        "event_id": event.uuid,
+        "version": event.version,
+        "is_latest": is_latest,
+        "created_at": event.created_at,
+        "producer": event.producer,
+        "schema_id": event.schema.id,
+        "schema_version": event.schema.version,
+        "payload": event.payload,
+        "metadata": event.metadata,
+        "files": [f.to_dict() for f in event.files],
+        "links": [link.to_dict() for link in event.links],
+        "words": " ".join(payload_words(event.payload)),
+        "position": position,
+    }
+    meta = EventRow._meta
+    return [
+        meta.get_field(name).get_db_prep_save(model[name], connection)
+        for name in ORMEventStorage.EVENT_COLUMNS
+    ]
+
+
+def comparable(values: list) -> list:
+    """psycopg's JSON wrappers compare by what they wrap."""
+    return [(type(v).__name__, v.obj) if hasattr(v, "obj") else v for v in values]
+
+
+class RowsAsDjangoWritesThem(BackendFixture):
+    """The event row each write binds is the one Django's fields would bind."""
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(event=events, is_latest=st.booleans(), position=st.none() | st.integers(1, 2**40))
+    def test_an_event_row_is_what_djangos_fields_make_of_it(self, event, is_latest, position):
+        storage = storages.events
+        connection = connections[storage.alias]
+        row = storage._event_values(event, is_latest, position)
+        assert comparable(row) == comparable(django_row(event, is_latest, position, connection))
+
+
+class TestRowsOnSQLite(RowsAsDjangoWritesThem):
+    def trove_storage(self, tmp_path):
+        options = {"path": settings_.SQLITE_STORAGE_PATH}
+        return {"events": {"plugin": "storage-sqlite", "options": options}, "files": MEMORY_FILES}
+
+
+class TestRowsOnPostgreSQL(RowsAsDjangoWritesThem):
+    @pytest.fixture(autouse=True)
+    def _needs_postgres(self, postgres_alias):
+        """Requested before the backend fixture so a missing server skips (or fails) first."""
+
+    def trove_storage(self, tmp_path):
+        options = {"database": "postgres"}
+        return {"events": {"plugin": "storage-orm", "options": options}, "files": MEMORY_FILES}

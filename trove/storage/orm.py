@@ -142,6 +142,11 @@ def _adapter(field, connection) -> Callable[[Any], Any] | None:
     return None
 
 
+def _unchanged(value: Any) -> Any:
+    """The adapter of a field whose values the database takes as they are."""
+    return value
+
+
 class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalStorage):
     """Events, their versions and links as rows of ``trove.models``."""
 
@@ -156,6 +161,7 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
         self._atomics = threading.local()
         self._plans: dict[tuple, tuple[str, str, list]] = {}
         self._conversions: dict[tuple, list] = {}
+        self._encoders: dict[Any, Callable[[Event, bool, int | None], list]] = {}
         self._readers: dict[Any, Reader] = {}
 
     @staticmethod
@@ -304,7 +310,8 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
         "position",
     )
 
-    #: Columns written for each model, in the order of :meth:`_new_rows`' tuples.
+    #: Columns written for each model, in the order of :meth:`_event_values` and of
+    #: :meth:`_link_and_file_rows`' tuples.
     EVENT_COLUMNS = (
         "event_id",
         "version",
@@ -342,27 +349,53 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
         "uri",
     )
 
+    def _event_values(self, event: Event, is_latest: bool, position: int | None) -> list:
+        """The values of the event's row as the database takes them, in
+        :data:`EVENT_COLUMNS` order (see :meth:`_event_encoder`)."""
+        connection = connections[self.alias]
+        encode = self._encoders.get(connection)  # adapters belong to this thread's connection
+        if encode is None:
+            encode = self._encoders[connection] = self._event_encoder(connection)
+        return encode(event, is_latest, position)
+
+    def _event_encoder(self, connection) -> Callable[[Event, bool, int | None], list]:
+        """Event → its row's values for ``connection``, each field's value converted by
+        the adapter ``get_db_prep_save`` would apply (see :func:`_adapter`), in one step:
+        every write goes through it, and building the model values first and converting
+        them after cost as much again."""
+        fields = {name: self.models.Event._meta.get_field(name) for name in self.EVENT_COLUMNS}
+
+        def adapter(name: str) -> Callable[[Any], Any]:
+            return _adapter(fields[name], connection) or _unchanged
+
+        event_id, created_at = adapter("event_id"), adapter("created_at")
+        payload, metadata = adapter("payload"), adapter("metadata")
+        files, links = adapter("files"), adapter("links")
+
+        def encode(event: Event, is_latest: bool, position: int | None) -> list:
+            identifier = event.id
+            return [
+                event_id(identifier.id),
+                identifier.version,
+                is_latest,
+                created_at(event.created_at),
+                event.producer,
+                event.schema.id,
+                event.schema.version,
+                payload(event.payload),
+                metadata(event.metadata),
+                files([f.to_dict() for f in event.files]),
+                links([link.to_dict() for link in event.links]),
+                " ".join(payload_words(event.payload)),
+                position,
+            ]
+
+        return encode
+
     @staticmethod
-    def _new_rows(
-        event: Event, is_latest: bool, position: int | None
-    ) -> tuple[tuple, list[tuple], list[tuple]]:
-        """The values of the event's row, link rows and file rows, as model field values."""
+    def _link_and_file_rows(event: Event) -> tuple[list[tuple], list[tuple]]:
+        """The values of the event's link rows and file rows, as model field values."""
         event_id, version = event.id.id, event.id.version
-        row = (
-            event_id,
-            version,
-            is_latest,
-            event.created_at,
-            event.producer,
-            event.schema.id,
-            event.schema.version,
-            event.payload,
-            event.metadata,
-            [f.to_dict() for f in event.files],
-            [link.to_dict() for link in event.links],
-            " ".join(payload_words(event.payload)),
-            position,
-        )
         links = [
             (
                 event_id,
@@ -390,7 +423,7 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
             )
             for position, f in enumerate(event.files)
         ]
-        return row, links, files
+        return links, files
 
     def _insert_plan(self, model, columns: tuple[str, ...]) -> tuple[str, str, list]:
         """(INSERT statement, COPY statement, fields whose values the database converts)."""
@@ -430,19 +463,20 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
             values.append(adapted)
         return values
 
-    def _insert(self, model, columns: tuple[str, ...], rows: list[tuple]) -> int:
+    def _insert(self, model, columns: tuple[str, ...], rows: list, *, adapted: bool = False) -> int:
         """Insert rows in one statement (``COPY`` for many rows on PostgreSQL, ``VALUES``
         lists on SQLite); the count.
 
         ``bulk_create`` builds a model instance per row and runs every field's
         ``get_db_prep_save``; on rows this small that Python work costs several times the
-        database's own. The values from :meth:`_new_rows` already have their fields' Python
-        types, so only the conversions that change them for this database are applied:
-        the same ``connection.ops`` adapters Django's fields call, hence the same rows.
+        database's own. The values from :meth:`_link_and_file_rows` already have their
+        fields' Python types, so only the conversions that change them for this database
+        are applied: the same ``connection.ops`` adapters Django's fields call, hence the
+        same rows. ``adapted``: the rows are converted already (:meth:`_event_values`).
         """
         connection = connections[self.alias]
         statement, copy, _ = self._insert_plan(model, columns)
-        values = self._adapted(model, columns, rows)
+        values: list = rows if adapted else self._adapted(model, columns, rows)
         with connection.cursor() as cursor:
             if len(values) == 1:
                 cursor.execute(statement, values[0])
@@ -450,8 +484,8 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
             if connection.vendor == "postgresql" and len(values) >= COPY_FROM:
                 with connection.wrap_database_errors:
                     with cursor.copy(copy) as stream:
-                        for adapted in values:
-                            stream.write_row(adapted)
+                        for row in values:
+                            stream.write_row(row)
                 return len(values)
             if connection.vendor == "sqlite":
                 return self._insert_values(connection, cursor, statement, values)
@@ -459,7 +493,7 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
             return len(values)
 
     @staticmethod
-    def _insert_values(connection, cursor, statement: str, values: list[list]) -> int:
+    def _insert_values(connection, cursor, statement: str, values: list) -> int:
         """Insert SQLite rows :data:`SQLITE_ROWS_PER_INSERT` to a statement (fewer where
         the statement would have more parameters than SQLite allows).
 
@@ -505,15 +539,16 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
                 rows, links, files = [], [], []
                 for offset, event in enumerate(events):
                     is_latest = latest.get(event.uuid, 1) == event.version if latest else True
-                    row, event_links, event_files = self._new_rows(event, is_latest, first + offset)
-                    rows.append(row)
-                    links.extend(event_links)
-                    files.extend(event_files)
+                    rows.append(self._event_values(event, is_latest, first + offset))
+                    if event.links or event.files:
+                        event_links, event_files = self._link_and_file_rows(event)
+                        links.extend(event_links)
+                        files.extend(event_files)
                 if appended:
                     self._rows().filter(event_id__in=appended, is_latest=True).update(
                         is_latest=False
                     )
-                self._insert(m.Event, self.EVENT_COLUMNS, rows)
+                self._insert(m.Event, self.EVENT_COLUMNS, rows, adapted=True)
                 if links:
                     self._insert(m.EventLink, self.LINK_COLUMNS, links)
                 if files:
@@ -571,14 +606,15 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
             cursor.execute(sql, params)
             return cursor.fetchone()[0] - count + 1
 
-    def _insert_counted(self, row: tuple) -> int | None:
-        """PostgreSQL: take a position and insert the event row in one statement (so one
-        round trip, atomic on its own); the position, or ``None`` if the id exists."""
+    def _insert_counted(self, values: list) -> int | None:
+        """PostgreSQL: take a position and insert the event row (its values from
+        :meth:`_event_values`) in one statement (so one round trip, atomic on its own);
+        the position, or ``None`` if the id exists."""
         m = self.models
         counter, params = self._counter_statement(1)
         statement, _, _ = self._insert_plan(m.Event, self.EVENT_COLUMNS)
         statement = statement.rsplit("%s)", 1)[0] + '(SELECT "last" FROM counter))'
-        values = self._adapted(m.Event, self.EVENT_COLUMNS, [row])[0][:-1]
+        values = values[:-1]
         sql = f'WITH counter AS ({counter}) {statement} ON CONFLICT DO NOTHING RETURNING "position"'
         connection = connections[self.alias]
         connection.ensure_connection()
@@ -607,10 +643,8 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
         statement began is seen, so it still applies to the very next event.
         """
         assert event.version == 1 and not (event.links or event.files)
-        m = self.models
         connection = connections[self.alias]
-        row, _, _ = self._new_rows(event, True, None)
-        values = self._adapted(m.Event, self.EVENT_COLUMNS, [row])[0][:-1]
+        values = self._event_values(event, True, None)[:-1]
         sql = self._stamped_insert_sql()
         connection.ensure_connection()
         connection.validate_no_broken_transaction()
@@ -655,9 +689,10 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
             self._plans[key] = (sql, "", [])
         return self._plans[key][0]
 
-    def _insert_counted_sqlite(self, row: tuple) -> int | None:
-        """SQLite: insert the event row at the next position, straight on the DB-API
-        connection; the position, or ``None`` if the id exists.
+    def _insert_counted_sqlite(self, values: list) -> int | None:
+        """SQLite: insert the event row (its values from :meth:`_event_values`) at the
+        next position, straight on the DB-API connection; the position, or ``None`` if the
+        id exists.
 
         One statement (:meth:`_sqlite_statement`) with the values Django's cursor would
         bind (the same adapted values, ``?`` placeholders), without its per-statement
@@ -670,10 +705,9 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
         """
         connection = connections[self.alias]
         statement = self._sqlite_statement()
-        values = self._adapted(self.models.Event, self.EVENT_COLUMNS, [row])[0][:-1]
         connection.ensure_connection()
         with connection.wrap_database_errors:
-            found = connection.connection.execute(statement, values).fetchall()
+            found = connection.connection.execute(statement, values[:-1]).fetchall()
         return found[0][0] if found else None
 
     def _sqlite_statement(self) -> str:
@@ -712,7 +746,8 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
         """
         m = self.models
         connection = connections[self.alias]
-        row, links, files = self._new_rows(event, True, None)
+        values = self._event_values(event, True, None)
+        links, files = self._link_and_file_rows(event) if event.links or event.files else ((), ())
         postgresql = connection.vendor == "postgresql"
         if not connection.in_atomic_block:
             single = not (links or files) and (postgresql or connection.get_autocommit())
@@ -721,9 +756,9 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
             scope = self._savepoint_in_callers_transaction(connection)
         with scope:
             if postgresql:
-                position = self._insert_counted(row)
+                position = self._insert_counted(values)
             else:
-                position = self._insert_counted_sqlite(row)
+                position = self._insert_counted_sqlite(values)
             if position is not None:
                 if links:
                     self._insert(m.EventLink, self.LINK_COLUMNS, links)

@@ -13,6 +13,7 @@ call, atomic on its own, and skips the transaction's round trips.
 from __future__ import annotations
 
 import base64
+import functools
 import gc
 import io
 import logging
@@ -253,7 +254,19 @@ def is_registered(schema_id: str, version: str, schema: dict[str, Any]) -> bool:
 # Writing ---------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=256)
+def _schema_ref_of_id(schema_id: str) -> SchemaRef:
+    """:func:`_schema_ref` of a schema id: every write names one, most the same few, so
+    each is checked once (an id it refuses raises, and is not cached)."""
+    problems = name_problems(schema_id, "schema", label="The schema id")
+    if problems:
+        raise InvalidEvent("Invalid schema reference.", problems=problems)
+    return SchemaRef(schema_id)
+
+
 def _schema_ref(schema: str | SchemaRef | dict[str, Any]) -> SchemaRef:
+    if type(schema) is str and schema:
+        return _schema_ref_of_id(schema)
     if isinstance(schema, str) and schema:
         ref = SchemaRef(schema)
     elif isinstance(schema, dict) and isinstance(schema.get("id"), str) and schema["id"]:
@@ -309,7 +322,8 @@ def _check_shape(producer: Any, payload: Any, metadata: Any) -> None:
     Plain JSON objects within the depth limit (nearly every event) are seen to be so in
     one walk each; anything else is measured and walked in full for the problems."""
     if type(payload) is dict and type(metadata) is dict:
-        payload_depth, metadata_depth = plain_json_depth(payload), plain_json_depth(metadata)
+        payload_depth = plain_json_depth(payload)
+        metadata_depth = plain_json_depth(metadata) if metadata else 1  # most have none
         if (
             payload_depth is not None
             and metadata_depth is not None

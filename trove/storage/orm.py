@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Callable, Collection
 from contextlib import nullcontext
 from datetime import UTC, date, datetime, tzinfo
+from itertools import chain
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -352,11 +353,15 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
     def _event_values(self, event: Event, is_latest: bool, position: int | None) -> list:
         """The values of the event's row as the database takes them, in
         :data:`EVENT_COLUMNS` order (see :meth:`_event_encoder`)."""
+        return self._encoder()(event, is_latest, position)
+
+    def _encoder(self) -> Callable[[Event, bool, int | None], list]:
+        """:meth:`_event_encoder` for this thread's connection (adapters belong to it)."""
         connection = connections[self.alias]
-        encode = self._encoders.get(connection)  # adapters belong to this thread's connection
+        encode = self._encoders.get(connection)
         if encode is None:
             encode = self._encoders[connection] = self._event_encoder(connection)
-        return encode(event, is_latest, position)
+        return encode
 
     def _event_encoder(self, connection) -> Callable[[Event, bool, int | None], list]:
         """Event → its row's values for ``connection``, each field's value converted by
@@ -508,8 +513,7 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
         for start in range(0, len(values), per_statement):
             chunk = values[start : start + per_statement]
             cursor.execute(
-                f"{head} VALUES {', '.join([row] * len(chunk))}",
-                [value for adapted in chunk for value in adapted],
+                f"{head} VALUES {', '.join([row] * len(chunk))}", list(chain.from_iterable(chunk))
             )
         return len(values)
 
@@ -527,19 +531,27 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
             return [self._save_new_event(events[0])]
         m = self.models
         latest: dict[uuid.UUID, int] = {}  # several versions of one event: the last is latest
-        if any(event.version > 1 for event in events):
+        appended = [event.id.id for event in events if event.id.version != 1]
+        if appended:
             for event in events:
                 latest[event.uuid] = max(latest.get(event.uuid, 0), event.version)
-        appended = [e.uuid for e in events if e.version > 1]
         try:
             with transaction.atomic(using=self.alias):
                 # Positions first: the counter's lock is the first this write takes, so two
                 # writers appending to the same events queue on it instead of deadlocking.
                 first = self._take_positions(len(events))
-                rows, links, files = [], [], []
-                for offset, event in enumerate(events):
-                    is_latest = latest.get(event.uuid, 1) == event.version if latest else True
-                    rows.append(self._event_values(event, is_latest, first + offset))
+                encode = self._encoder()
+                if latest:
+                    rows = [
+                        encode(event, latest[event.uuid] == event.version, first + offset)
+                        for offset, event in enumerate(events)
+                    ]
+                else:
+                    rows = [
+                        encode(event, True, first + offset) for offset, event in enumerate(events)
+                    ]
+                links, files = [], []
+                for event in events:
                     if event.links or event.files:
                         event_links, event_files = self._link_and_file_rows(event)
                         links.extend(event_links)

@@ -414,8 +414,8 @@ def _validated(
 
 def _with_files(draft: Event, new_files: Sequence[NewFile | FileReference]) -> Event:
     """Store the draft's new files and stamp it; fires ``event:storing``."""
-    records = tuple(_store_file(new) for new in new_files)
-    event = _copy(draft, draft.schema, draft.files + records, timezone.now())
+    files = draft.files + tuple(_store_file(new) for new in new_files) if new_files else draft.files
+    event = _copy(draft, draft.schema, files, timezone.now())
     signals.event_storing.send(sender=Event, event=event)
     return event
 
@@ -578,6 +578,10 @@ def _collection_paused() -> Iterator[None]:
             gc.enable()
 
 
+#: A schema not looked up yet in a batch (``None`` is an unregistered one).
+_UNRESOLVED: Any = object()
+
+
 def _create_events(items: Iterable[dict[str, Any]]) -> list[Event]:
     resolved: dict[SchemaRef, schemas.CompiledSchema | None] = {}
     drafts: list[tuple[Event, list[NewFile | FileReference]]] = []
@@ -588,9 +592,10 @@ def _create_events(items: Iterable[dict[str, Any]]) -> list[Event]:
             if draft.uuid in chosen:
                 raise VersionConflict(f"Event {draft.uuid} appears twice in the batch.")
             chosen.add(draft.uuid)
-        if draft.schema not in resolved:
-            resolved[draft.schema] = schemas.compiled_schema(draft.schema)
-        drafts.append((_validated(draft, resolved[draft.schema]), new_files))
+        schema = resolved.get(draft.schema, _UNRESOLVED)
+        if schema is _UNRESOLVED:
+            schema = resolved[draft.schema] = schemas.compiled_schema(draft.schema)
+        drafts.append((_validated(draft, schema), new_files))
     with transaction():
         if any(draft.links for draft, _ in drafts):
             created: set[uuid.UUID] = set()

@@ -234,3 +234,49 @@ class TestRowsOnPostgreSQL(RowsAsDjangoWritesThem):
     def trove_storage(self, tmp_path):
         options = {"database": "postgres"}
         return {"events": {"plugin": "storage-orm", "options": options}, "files": MEMORY_FILES}
+
+
+# Migration 0006 ----------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_sqlite_table_loses_autoincrement_and_keeps_its_rows_and_word_index(settings):
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    from trove.storage.orm_reader import WORD_INDEX
+
+    executor = MigrationExecutor(connection)
+    executor.migrate([("trove", None)])  # the tables as 0001 creates them, AUTOINCREMENT
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate([("trove", "0005_word_index")])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT sql FROM sqlite_master WHERE name = 'trove_event'")
+        assert "AUTOINCREMENT" in cursor.fetchone()[0]
+    settings.TROVE = {"storage": {"events": {"plugin": "storage-orm"}, "files": MEMORY_FILES}}
+    try:
+        every = WORD_INDEX.catch_up_every
+        old = trove.create_events(
+            [{"schema": "s", "payload": {"t": f"old{i}"}} for i in range(every + 5)]
+        )
+        storages.close_all()
+        executor = MigrationExecutor(connection)
+        executor.loader.build_graph()
+        executor.migrate(executor.loader.graph.leaf_nodes("trove"))
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT sql FROM sqlite_master WHERE name = 'trove_event'")
+            (create,) = cursor.fetchone()
+            cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+            triggers = {name for (name,) in cursor.fetchall()}
+            cursor.execute("SELECT count(*) FROM sqlite_sequence WHERE name = 'trove_event'")
+            (sequences,) = cursor.fetchone()
+        assert "AUTOINCREMENT" not in create and sequences == 0
+        assert triggers >= set(WORD_INDEX.triggers())
+        new = trove.create_event("s", {"t": "new"})
+        assert new.position == old[-1].position + 1
+        assert [e.uuid for e in trove.read_feed()] == [e.uuid for e in [*old, new]]
+        for word, expected in (("old3", old[3]), (f"old{every + 2}", old[every + 2]), ("new", new)):
+            assert [e.uuid for e in trove.query_events({"text": word})] == [expected.uuid]
+    finally:
+        storages.close_all()

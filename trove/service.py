@@ -316,6 +316,17 @@ def _check_links(links: Sequence[Link]) -> None:
         raise InvalidEvent("; ".join(p["message"] for p in problems), problems=problems)
 
 
+@functools.lru_cache(maxsize=256)
+def _plain_name(text: str) -> bool:
+    return not name_problems(text, "producer")
+
+
+def _is_name(value: Any) -> bool:
+    """Whether ``value`` is a name (:func:`~trove.limits.name_problems` finds nothing):
+    every write names its producer, most the same few, so each is checked once."""
+    return _plain_name(value) if type(value) is str else not name_problems(value, "producer")
+
+
 def _check_shape(producer: Any, payload: Any, metadata: Any) -> None:
     """Refuse, on every backend alike, what some backend could not store (see jsonvalues).
 
@@ -328,7 +339,7 @@ def _check_shape(producer: Any, payload: Any, metadata: Any) -> None:
             payload_depth is not None
             and metadata_depth is not None
             and max(payload_depth, metadata_depth) <= trove_settings.max_json_depth
-            and not name_problems(producer, "producer")
+            and _is_name(producer)
         ):
             return
     problems = depth_problems(payload, "payload") + depth_problems(metadata, "metadata")

@@ -123,15 +123,23 @@ def _adapter(field, connection) -> Callable[[Any], Any] | None:
 
         def adapt_utc(value: datetime) -> Any:
             # SQLite's adapter makes an aware time naive in the connection's zone, then
-            # ``str``: for the UTC times Trove stamps that is the time without its zone,
-            # at a quarter of the cost of its checks.
+            # ``str``: for the UTC times Trove stamps that is the time without its zone
+            # (its ISO form but the "+00:00"), at a fifth of the cost of its checks.
             if value.tzinfo is UTC:
-                return str(value.replace(tzinfo=None))
+                return value.isoformat(" ")[:-6]
             return adapt_datetime(value)
 
         return adapt_utc
     if isinstance(field, JSONField):
-        adapt = functools.partial(connection.ops.adapt_json_value, encoder=field.encoder)
+        # Imported here: this module is imported by system checks, before Django's models.
+        from django.db.backends.base.operations import BaseDatabaseOperations
+
+        adapt: Callable[[Any], Any]
+        base = BaseDatabaseOperations.adapt_json_value  # json.dumps; SQLite's backend keeps it
+        if field.encoder is None and type(connection.ops).adapt_json_value is base:
+            adapt = json.dumps  # what the base adapter calls, without its two calls around
+        else:
+            adapt = functools.partial(connection.ops.adapt_json_value, encoder=field.encoder)
         empty: dict[type, Any] = {dict: adapt({}), list: adapt([])}  # most metadata, files, links
 
         def adapt_json(value: Any) -> Any:

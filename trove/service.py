@@ -444,12 +444,12 @@ def _needs_transaction(new_files: Sequence[NewFile | FileReference]) -> bool:
     return (
         bool(new_files)
         or not storages.links_use_event_storage
-        or signals.event_storing.has_listeners(Event)
+        or (bool(signals.event_storing.receivers) and signals.event_storing.has_listeners(Event))
         or bool(_file_frames())
     )
 
 
-def _save_at_stamp(draft: Event) -> Event | None:
+def _save_at_stamp(draft: Event, registry: str) -> Event | None:
     """Save a new event with nothing to group (see :func:`_needs_transaction`) and no
     links in one round trip, where the event storage can check the schema registry in its
     insert (``storage-orm`` on PostgreSQL with the registry in the same database);
@@ -466,9 +466,9 @@ def _save_at_stamp(draft: Event) -> Event | None:
         return None
     storage = storages.events
     folds = getattr(storage, "folds_schema_stamp", None)
-    if folds is None or not folds(schemas.registry_alias()):
+    if folds is None or not folds(registry):
         return None
-    cached = schemas.cached_schema(draft.schema)
+    cached = schemas.cached_schema(draft.schema, registry)
     if cached is None:
         return None
     stamp, schema = cached
@@ -482,9 +482,10 @@ def _save_at_stamp(draft: Event) -> Event | None:
 
 def _write(draft: Event, new_files: Sequence[NewFile | FileReference]) -> Event:
     grouped = _needs_transaction(new_files)
-    stored = None if grouped else _save_at_stamp(draft)
+    registry = schemas.registry_alias()
+    stored = None if grouped else _save_at_stamp(draft, registry)
     if stored is None:
-        draft = _validated(draft, schemas.compiled_schema(draft.schema))
+        draft = _validated(draft, schemas.compiled_schema(draft.schema, registry))
         if grouped:
             with transaction():
                 _check_link_targets(draft.links)

@@ -363,9 +363,9 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
         :data:`EVENT_COLUMNS` order (see :meth:`_event_encoder`)."""
         return self._encoder()(event, is_latest, position)
 
-    def _encoder(self) -> Callable[[Event, bool, int | None], list]:
+    def _encoder(self, connection=None) -> Callable[[Event, bool, int | None], list]:
         """:meth:`_event_encoder` for this thread's connection (adapters belong to it)."""
-        connection = connections[self.alias]
+        connection = connections[self.alias] if connection is None else connection
         encode = self._encoders.get(connection)
         if encode is None:
             encode = self._encoders[connection] = self._event_encoder(connection)
@@ -527,6 +527,8 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
 
     @translate_errors
     def save_event(self, event: Event) -> Event:
+        if event.id.version == 1:
+            return self._save_new_event(event)
         return self.save_events([event])[0]
 
     @translate_errors
@@ -709,7 +711,7 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
             self._plans[key] = (sql, "", [])
         return self._plans[key][0]
 
-    def _insert_counted_sqlite(self, values: list) -> int | None:
+    def _insert_counted_sqlite(self, values: list, connection) -> int | None:
         """SQLite: insert the event row (its values from :meth:`_event_values`) at the
         next position, straight on the DB-API connection; the position, or ``None`` if the
         id exists.
@@ -723,7 +725,6 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
         transaction the statement is its own, committed (and fsynced) as it completes,
         which reading its ``RETURNING`` row to the end does; a failure rolls it back.
         """
-        connection = connections[self.alias]
         statement = self._sqlite_statement()
         connection.ensure_connection()
         with connection.wrap_database_errors:
@@ -766,7 +767,7 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
         """
         m = self.models
         connection = connections[self.alias]
-        values = self._event_values(event, True, None)
+        values = self._encoder(connection)(event, True, None)
         links, files = self._link_and_file_rows(event) if event.links or event.files else ((), ())
         postgresql = connection.vendor == "postgresql"
         if not connection.in_atomic_block:
@@ -778,7 +779,7 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
             if postgresql:
                 position = self._insert_counted(values)
             else:
-                position = self._insert_counted_sqlite(values)
+                position = self._insert_counted_sqlite(values, connection)
             if position is not None:
                 if links:
                     self._insert(m.EventLink, self.LINK_COLUMNS, links)

@@ -58,6 +58,14 @@ class TestSQLitePositions(BackendFixture):
             other.close()
         assert found == [(event.position,)]
 
+    def test_a_batch_keeps_its_order_in_created_at_however_fast_it_is_stamped(self):
+        created = trove.create_events([{"schema": "s", "payload": {"i": i}} for i in range(2000)])
+        times = [e.created_at for e in created]
+        assert times == sorted(set(times))
+        found = trove.query_events({"limit": 2000})
+        assert [e.payload["i"] for e in found] == list(range(2000))
+        assert [e.created_at for e in found] == times
+
     def test_a_duplicate_id_writes_nothing_and_takes_no_position(self):
         first = trove.create_event("s", {"i": 1})
         with pytest.raises(VersionConflict):

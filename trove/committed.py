@@ -50,8 +50,9 @@ def scope() -> Iterator[None]:
 
 def after_write(events: list[Event]) -> None:
     """Send ``event_committed`` for these stored events once they are durable."""
-    if not events or not signals.event_committed.has_listeners(Event):
-        return
+    signal = signals.event_committed
+    if not events or not signal.receivers or not signal.has_listeners(Event):
+        return  # nothing connected at all: the common case, told apart without a look-up
     storage = storages.events
     if isinstance(storage, TransactionalStorage) and storage.on_commit(lambda: send(events)):
         return

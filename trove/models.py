@@ -160,6 +160,10 @@ class PositionCounter(models.Model):
     position P+1 can only do so after the holder of P has committed (or rolled back, and
     then P is handed out again, never having been visible). Hence positions become visible
     in order and no reader ever sees P+1 before P (SPEC §9: no late arrivals).
+
+    On SQLite, where one writer at a time holds the database's write lock until it
+    commits, that lock does the same: a new event takes the position after the highest
+    stored one in its own insert, without writing this row (``ORMEventStorage``).
     """
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)

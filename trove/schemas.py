@@ -78,7 +78,7 @@ _registry: dict[tuple[str, str], _Versions] = {}
 _stamp_sql: dict[str, str] = {}
 
 
-def _stamp(schema_id: str) -> tuple:
+def _stamp(schema_id: str, alias: str) -> tuple:
     """What changes whenever a version of ``schema_id`` is added, edited or removed.
 
     One indexed aggregate query, far cheaper than loading the rows: the rows (and the
@@ -88,9 +88,8 @@ def _stamp(schema_id: str) -> tuple:
     transaction check kept): every write pays for it, and Django's cursor wrappers cost
     more than the query itself.
     """
-    from django.db import connections, router
+    from django.db import connections
 
-    alias = router.db_for_read(EventSchema)
     connection = connections[alias]
     if alias not in _stamp_sql:
         meta, quote = EventSchema._meta, connection.ops.quote_name
@@ -112,10 +111,12 @@ def _stamp(schema_id: str) -> tuple:
             cursor.close()
 
 
-def compiled_schema(ref: SchemaRef) -> CompiledSchema | None:
-    """The registered schema ``ref`` names (its latest version if none), or ``None``."""
-    stamp = _stamp(ref.id)
-    key = (registry_alias(), ref.id)
+def compiled_schema(ref: SchemaRef, alias: str | None = None) -> CompiledSchema | None:
+    """The registered schema ``ref`` names (its latest version if none), or ``None``;
+    ``alias``: the registry's database (:func:`registry_alias`) if the caller has it."""
+    alias = registry_alias() if alias is None else alias
+    stamp = _stamp(ref.id, alias)
+    key = (alias, ref.id)
     versions = _registry.get(key)
     if versions is None or versions.stamp != stamp:
         rows = EventSchema.objects.filter(schema_id=ref.id).values_list("version", "schema")
@@ -131,12 +132,12 @@ def registry_alias() -> str:
     return router.db_for_read(EventSchema)
 
 
-def cached_schema(ref: SchemaRef) -> tuple[tuple, CompiledSchema | None] | None:
-    """The schema ``ref`` names as this process last loaded it, with the stamp it was
-    loaded at; ``None`` if it never was. Validating against it is sound only where the
-    write itself checks that the registry still has that stamp (see
-    ``ORMEventStorage.save_new_event_at_stamp``)."""
-    versions = _registry.get((registry_alias(), ref.id))
+def cached_schema(ref: SchemaRef, alias: str) -> tuple[tuple, CompiledSchema | None] | None:
+    """The schema ``ref`` names as this process last loaded it from the registry on
+    ``alias``, with the stamp it was loaded at; ``None`` if it never was. Validating
+    against it is sound only where the write itself checks that the registry still has
+    that stamp (see ``ORMEventStorage.save_new_event_at_stamp``)."""
+    versions = _registry.get((alias, ref.id))
     if versions is None:
         return None
     return versions.stamp, versions.get(ref.id, ref.version)

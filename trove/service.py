@@ -13,6 +13,7 @@ call, atomic on its own, and skips the transaction's round trips.
 from __future__ import annotations
 
 import base64
+import functools
 import gc
 import io
 import logging
@@ -21,7 +22,7 @@ import uuid
 from collections.abc import Container, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from django.utils import timezone
@@ -81,6 +82,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+#: The resolution of ``createdAt`` (SPEC §1).
+_MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -253,7 +256,19 @@ def is_registered(schema_id: str, version: str, schema: dict[str, Any]) -> bool:
 # Writing ---------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=256)
+def _schema_ref_of_id(schema_id: str) -> SchemaRef:
+    """:func:`_schema_ref` of a schema id: every write names one, most the same few, so
+    each is checked once (an id it refuses raises, and is not cached)."""
+    problems = name_problems(schema_id, "schema", label="The schema id")
+    if problems:
+        raise InvalidEvent("Invalid schema reference.", problems=problems)
+    return SchemaRef(schema_id)
+
+
 def _schema_ref(schema: str | SchemaRef | dict[str, Any]) -> SchemaRef:
+    if type(schema) is str and schema:
+        return _schema_ref_of_id(schema)
     if isinstance(schema, str) and schema:
         ref = SchemaRef(schema)
     elif isinstance(schema, dict) and isinstance(schema.get("id"), str) and schema["id"]:
@@ -303,18 +318,30 @@ def _check_links(links: Sequence[Link]) -> None:
         raise InvalidEvent("; ".join(p["message"] for p in problems), problems=problems)
 
 
+@functools.lru_cache(maxsize=256)
+def _plain_name(text: str) -> bool:
+    return not name_problems(text, "producer")
+
+
+def _is_name(value: Any) -> bool:
+    """Whether ``value`` is a name (:func:`~trove.limits.name_problems` finds nothing):
+    every write names its producer, most the same few, so each is checked once."""
+    return _plain_name(value) if type(value) is str else not name_problems(value, "producer")
+
+
 def _check_shape(producer: Any, payload: Any, metadata: Any) -> None:
     """Refuse, on every backend alike, what some backend could not store (see jsonvalues).
 
     Plain JSON objects within the depth limit (nearly every event) are seen to be so in
     one walk each; anything else is measured and walked in full for the problems."""
     if type(payload) is dict and type(metadata) is dict:
-        payload_depth, metadata_depth = plain_json_depth(payload), plain_json_depth(metadata)
+        payload_depth = plain_json_depth(payload)
+        metadata_depth = plain_json_depth(metadata) if metadata else 1  # most have none
         if (
             payload_depth is not None
             and metadata_depth is not None
             and max(payload_depth, metadata_depth) <= trove_settings.max_json_depth
-            and not name_problems(producer, "producer")
+            and _is_name(producer)
         ):
             return
     problems = depth_problems(payload, "payload") + depth_problems(metadata, "metadata")
@@ -388,21 +415,35 @@ def _validated(
     draft: Event, schema: schemas.CompiledSchema | None, resolved: SchemaRef | None = None
 ) -> Event:
     """Fire the hooks before storing around schema validation; the draft, schema resolved.
-    ``resolved``: the payload was validated already, this is the schema it follows."""
-    signals.event_validating.send(sender=Event, event=draft)
+    ``resolved``: the payload was validated already, this is the schema it follows.
+
+    Each hook is sent only if something is connected to it (``receivers``): sending to
+    none costs more than the check, several times per event on every write."""
+    if signals.event_validating.receivers:
+        signals.event_validating.send(sender=Event, event=draft)
     if resolved is None:
         resolved = schemas.check_payload(draft.schema, schema, draft.payload)
     draft = _copy(draft, resolved, draft.files, draft.created_at)
-    signals.event_validated.send(sender=Event, event=draft)
-    signals.event_received.send(sender=Event, event=draft)
+    if signals.event_validated.receivers:
+        signals.event_validated.send(sender=Event, event=draft)
+    if signals.event_received.receivers:
+        signals.event_received.send(sender=Event, event=draft)
     return draft
 
 
-def _with_files(draft: Event, new_files: Sequence[NewFile | FileReference]) -> Event:
-    """Store the draft's new files and stamp it; fires ``event:storing``."""
-    records = tuple(_store_file(new) for new in new_files)
-    event = _copy(draft, draft.schema, draft.files + records, timezone.now())
-    signals.event_storing.send(sender=Event, event=event)
+def _with_files(
+    draft: Event, new_files: Sequence[NewFile | FileReference], after: datetime | None = None
+) -> Event:
+    """Store the draft's new files and stamp it, later than ``after`` (the event before it
+    in a batch: a batch's times keep its order, however many fall in one microsecond);
+    fires ``event:storing``."""
+    files = draft.files + tuple(_store_file(new) for new in new_files) if new_files else draft.files
+    now = timezone.now()
+    if after is not None and now <= after:
+        now = after + _MICROSECOND
+    event = _copy(draft, draft.schema, files, now)
+    if signals.event_storing.receivers:  # see _validated
+        signals.event_storing.send(sender=Event, event=event)
     return event
 
 
@@ -419,12 +460,12 @@ def _needs_transaction(new_files: Sequence[NewFile | FileReference]) -> bool:
     return (
         bool(new_files)
         or not storages.links_use_event_storage
-        or signals.event_storing.has_listeners(Event)
+        or (bool(signals.event_storing.receivers) and signals.event_storing.has_listeners(Event))
         or bool(_file_frames())
     )
 
 
-def _save_at_stamp(draft: Event) -> Event | None:
+def _save_at_stamp(draft: Event, registry: str) -> Event | None:
     """Save a new event with nothing to group (see :func:`_needs_transaction`) and no
     links in one round trip, where the event storage can check the schema registry in its
     insert (``storage-orm`` on PostgreSQL with the registry in the same database);
@@ -441,9 +482,9 @@ def _save_at_stamp(draft: Event) -> Event | None:
         return None
     storage = storages.events
     folds = getattr(storage, "folds_schema_stamp", None)
-    if folds is None or not folds(schemas.registry_alias()):
+    if folds is None or not folds(registry):
         return None
-    cached = schemas.cached_schema(draft.schema)
+    cached = schemas.cached_schema(draft.schema, registry)
     if cached is None:
         return None
     stamp, schema = cached
@@ -457,9 +498,10 @@ def _save_at_stamp(draft: Event) -> Event | None:
 
 def _write(draft: Event, new_files: Sequence[NewFile | FileReference]) -> Event:
     grouped = _needs_transaction(new_files)
-    stored = None if grouped else _save_at_stamp(draft)
+    registry = schemas.registry_alias()
+    stored = None if grouped else _save_at_stamp(draft, registry)
     if stored is None:
-        draft = _validated(draft, schemas.compiled_schema(draft.schema))
+        draft = _validated(draft, schemas.compiled_schema(draft.schema, registry))
         if grouped:
             with transaction():
                 _check_link_targets(draft.links)
@@ -468,7 +510,8 @@ def _write(draft: Event, new_files: Sequence[NewFile | FileReference]) -> Event:
         else:
             _check_link_targets(draft.links)
             stored = storages.events.save_event(_with_files(draft, ()))
-    signals.event_stored.send(sender=Event, event=stored)
+    if signals.event_stored.receivers:  # see _validated
+        signals.event_stored.send(sender=Event, event=stored)
     committed.after_write([stored])
     return committed.with_positions([stored])[0]
 
@@ -564,6 +607,10 @@ def _collection_paused() -> Iterator[None]:
             gc.enable()
 
 
+#: A schema not looked up yet in a batch (``None`` is an unregistered one).
+_UNRESOLVED: Any = object()
+
+
 def _create_events(items: Iterable[dict[str, Any]]) -> list[Event]:
     resolved: dict[SchemaRef, schemas.CompiledSchema | None] = {}
     drafts: list[tuple[Event, list[NewFile | FileReference]]] = []
@@ -574,9 +621,10 @@ def _create_events(items: Iterable[dict[str, Any]]) -> list[Event]:
             if draft.uuid in chosen:
                 raise VersionConflict(f"Event {draft.uuid} appears twice in the batch.")
             chosen.add(draft.uuid)
-        if draft.schema not in resolved:
-            resolved[draft.schema] = schemas.compiled_schema(draft.schema)
-        drafts.append((_validated(draft, resolved[draft.schema]), new_files))
+        schema = resolved.get(draft.schema, _UNRESOLVED)
+        if schema is _UNRESOLVED:
+            schema = resolved[draft.schema] = schemas.compiled_schema(draft.schema)
+        drafts.append((_validated(draft, schema), new_files))
     with transaction():
         if any(draft.links for draft, _ in drafts):
             created: set[uuid.UUID] = set()
@@ -584,10 +632,16 @@ def _create_events(items: Iterable[dict[str, Any]]) -> list[Event]:
             for draft, _ in drafts:
                 _check_link_targets(draft.links, created, found)
                 created.add(draft.uuid)
-        stored = storages.events.save_events([_with_files(d, f) for d, f in drafts])
+        stamped: list[Event] = []
+        for draft, new_files in drafts:
+            stamped.append(
+                _with_files(draft, new_files, stamped[-1].created_at if stamped else None)
+            )
+        stored = storages.events.save_events(stamped)
         _save_links(stored)
-        for event in stored:
-            signals.event_stored.send(sender=Event, event=event)
+        if signals.event_stored.receivers:  # see _validated
+            for event in stored:
+                signals.event_stored.send(sender=Event, event=event)
     committed.after_write(stored)
     return committed.with_positions(stored)
 

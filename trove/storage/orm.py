@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Callable, Collection
 from contextlib import nullcontext
 from datetime import UTC, date, datetime, tzinfo
+from itertools import chain
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -122,15 +123,23 @@ def _adapter(field, connection) -> Callable[[Any], Any] | None:
 
         def adapt_utc(value: datetime) -> Any:
             # SQLite's adapter makes an aware time naive in the connection's zone, then
-            # ``str``: for the UTC times Trove stamps that is the time without its zone,
-            # at a quarter of the cost of its checks.
+            # ``str``: for the UTC times Trove stamps that is the time without its zone
+            # (its ISO form but the "+00:00"), at a fifth of the cost of its checks.
             if value.tzinfo is UTC:
-                return str(value.replace(tzinfo=None))
+                return value.isoformat(" ")[:-6]
             return adapt_datetime(value)
 
         return adapt_utc
     if isinstance(field, JSONField):
-        adapt = functools.partial(connection.ops.adapt_json_value, encoder=field.encoder)
+        # Imported here: this module is imported by system checks, before Django's models.
+        from django.db.backends.base.operations import BaseDatabaseOperations
+
+        adapt: Callable[[Any], Any]
+        base = BaseDatabaseOperations.adapt_json_value  # json.dumps; SQLite's backend keeps it
+        if field.encoder is None and type(connection.ops).adapt_json_value is base:
+            adapt = json.dumps  # what the base adapter calls, without its two calls around
+        else:
+            adapt = functools.partial(connection.ops.adapt_json_value, encoder=field.encoder)
         empty: dict[type, Any] = {dict: adapt({}), list: adapt([])}  # most metadata, files, links
 
         def adapt_json(value: Any) -> Any:
@@ -140,6 +149,11 @@ def _adapter(field, connection) -> Callable[[Any], Any] | None:
 
         return adapt_json
     return None
+
+
+def _unchanged(value: Any) -> Any:
+    """The adapter of a field whose values the database takes as they are."""
+    return value
 
 
 class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalStorage):
@@ -156,6 +170,7 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
         self._atomics = threading.local()
         self._plans: dict[tuple, tuple[str, str, list]] = {}
         self._conversions: dict[tuple, list] = {}
+        self._encoders: dict[Any, Callable[[Event, bool, int | None], list]] = {}
         self._readers: dict[Any, Reader] = {}
 
     @staticmethod
@@ -288,7 +303,8 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
     def _rows(self) -> QuerySet:
         return self.models.Event.objects.using(self.alias)
 
-    #: Fields read to rebuild an event, in the order :class:`~trove.storage.orm_reader.Reader` takes them.
+    #: Fields read to rebuild an event, in the order
+    #: :class:`~trove.storage.orm_reader.Reader` takes them.
     READ_FIELDS = (
         "event_id",
         "version",
@@ -303,7 +319,8 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
         "position",
     )
 
-    #: Columns written for each model, in the order of :meth:`_new_rows`' tuples.
+    #: Columns written for each model, in the order of :meth:`_event_values` and of
+    #: :meth:`_link_and_file_rows`' tuples.
     EVENT_COLUMNS = (
         "event_id",
         "version",
@@ -341,27 +358,57 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
         "uri",
     )
 
+    def _event_values(self, event: Event, is_latest: bool, position: int | None) -> list:
+        """The values of the event's row as the database takes them, in
+        :data:`EVENT_COLUMNS` order (see :meth:`_event_encoder`)."""
+        return self._encoder()(event, is_latest, position)
+
+    def _encoder(self, connection=None) -> Callable[[Event, bool, int | None], list]:
+        """:meth:`_event_encoder` for this thread's connection (adapters belong to it)."""
+        connection = connections[self.alias] if connection is None else connection
+        encode = self._encoders.get(connection)
+        if encode is None:
+            encode = self._encoders[connection] = self._event_encoder(connection)
+        return encode
+
+    def _event_encoder(self, connection) -> Callable[[Event, bool, int | None], list]:
+        """Event → its row's values for ``connection``, each field's value converted by
+        the adapter ``get_db_prep_save`` would apply (see :func:`_adapter`), in one step:
+        every write goes through it, and building the model values first and converting
+        them after cost as much again."""
+        fields = {name: self.models.Event._meta.get_field(name) for name in self.EVENT_COLUMNS}
+
+        def adapter(name: str) -> Callable[[Any], Any]:
+            return _adapter(fields[name], connection) or _unchanged
+
+        event_id, created_at = adapter("event_id"), adapter("created_at")
+        payload, metadata = adapter("payload"), adapter("metadata")
+        files, links = adapter("files"), adapter("links")
+
+        def encode(event: Event, is_latest: bool, position: int | None) -> list:
+            identifier = event.id
+            return [
+                event_id(identifier.id),
+                identifier.version,
+                is_latest,
+                created_at(event.created_at),
+                event.producer,
+                event.schema.id,
+                event.schema.version,
+                payload(event.payload),
+                metadata(event.metadata),
+                files([f.to_dict() for f in event.files]),
+                links([link.to_dict() for link in event.links]),
+                " ".join(payload_words(event.payload)),
+                position,
+            ]
+
+        return encode
+
     @staticmethod
-    def _new_rows(
-        event: Event, is_latest: bool, position: int | None
-    ) -> tuple[tuple, list[tuple], list[tuple]]:
-        """The values of the event's row, link rows and file rows, as model field values."""
+    def _link_and_file_rows(event: Event) -> tuple[list[tuple], list[tuple]]:
+        """The values of the event's link rows and file rows, as model field values."""
         event_id, version = event.id.id, event.id.version
-        row = (
-            event_id,
-            version,
-            is_latest,
-            event.created_at,
-            event.producer,
-            event.schema.id,
-            event.schema.version,
-            event.payload,
-            event.metadata,
-            [f.to_dict() for f in event.files],
-            [link.to_dict() for link in event.links],
-            " ".join(payload_words(event.payload)),
-            position,
-        )
         links = [
             (
                 event_id,
@@ -389,7 +436,7 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
             )
             for position, f in enumerate(event.files)
         ]
-        return row, links, files
+        return links, files
 
     def _insert_plan(self, model, columns: tuple[str, ...]) -> tuple[str, str, list]:
         """(INSERT statement, COPY statement, fields whose values the database converts)."""
@@ -429,19 +476,20 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
             values.append(adapted)
         return values
 
-    def _insert(self, model, columns: tuple[str, ...], rows: list[tuple]) -> int:
+    def _insert(self, model, columns: tuple[str, ...], rows: list, *, adapted: bool = False) -> int:
         """Insert rows in one statement (``COPY`` for many rows on PostgreSQL, ``VALUES``
         lists on SQLite); the count.
 
         ``bulk_create`` builds a model instance per row and runs every field's
         ``get_db_prep_save``; on rows this small that Python work costs several times the
-        database's own. The values from :meth:`_new_rows` already have their fields' Python
-        types, so only the conversions that change them for this database are applied:
-        the same ``connection.ops`` adapters Django's fields call, hence the same rows.
+        database's own. The values from :meth:`_link_and_file_rows` already have their
+        fields' Python types, so only the conversions that change them for this database
+        are applied: the same ``connection.ops`` adapters Django's fields call, hence the
+        same rows. ``adapted``: the rows are converted already (:meth:`_event_values`).
         """
         connection = connections[self.alias]
         statement, copy, _ = self._insert_plan(model, columns)
-        values = self._adapted(model, columns, rows)
+        values: list = rows if adapted else self._adapted(model, columns, rows)
         with connection.cursor() as cursor:
             if len(values) == 1:
                 cursor.execute(statement, values[0])
@@ -449,8 +497,8 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
             if connection.vendor == "postgresql" and len(values) >= COPY_FROM:
                 with connection.wrap_database_errors:
                     with cursor.copy(copy) as stream:
-                        for adapted in values:
-                            stream.write_row(adapted)
+                        for row in values:
+                            stream.write_row(row)
                 return len(values)
             if connection.vendor == "sqlite":
                 return self._insert_values(connection, cursor, statement, values)
@@ -458,7 +506,7 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
             return len(values)
 
     @staticmethod
-    def _insert_values(connection, cursor, statement: str, values: list[list]) -> int:
+    def _insert_values(connection, cursor, statement: str, values: list) -> int:
         """Insert SQLite rows :data:`SQLITE_ROWS_PER_INSERT` to a statement (fewer where
         the statement would have more parameters than SQLite allows).
 
@@ -473,13 +521,14 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
         for start in range(0, len(values), per_statement):
             chunk = values[start : start + per_statement]
             cursor.execute(
-                f"{head} VALUES {', '.join([row] * len(chunk))}",
-                [value for adapted in chunk for value in adapted],
+                f"{head} VALUES {', '.join([row] * len(chunk))}", list(chain.from_iterable(chunk))
             )
         return len(values)
 
     @translate_errors
     def save_event(self, event: Event) -> Event:
+        if event.id.version == 1:
+            return self._save_new_event(event)
         return self.save_events([event])[0]
 
     @translate_errors
@@ -492,27 +541,36 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
             return [self._save_new_event(events[0])]
         m = self.models
         latest: dict[uuid.UUID, int] = {}  # several versions of one event: the last is latest
-        if any(event.version > 1 for event in events):
+        appended = [event.id.id for event in events if event.id.version != 1]
+        if appended:
             for event in events:
                 latest[event.uuid] = max(latest.get(event.uuid, 0), event.version)
-        appended = [e.uuid for e in events if e.version > 1]
         try:
             with transaction.atomic(using=self.alias):
                 # Positions first: the counter's lock is the first this write takes, so two
                 # writers appending to the same events queue on it instead of deadlocking.
                 first = self._take_positions(len(events))
-                rows, links, files = [], [], []
-                for offset, event in enumerate(events):
-                    is_latest = latest.get(event.uuid, 1) == event.version if latest else True
-                    row, event_links, event_files = self._new_rows(event, is_latest, first + offset)
-                    rows.append(row)
-                    links.extend(event_links)
-                    files.extend(event_files)
+                encode = self._encoder()
+                if latest:
+                    rows = [
+                        encode(event, latest[event.uuid] == event.version, first + offset)
+                        for offset, event in enumerate(events)
+                    ]
+                else:
+                    rows = [
+                        encode(event, True, first + offset) for offset, event in enumerate(events)
+                    ]
+                links, files = [], []
+                for event in events:
+                    if event.links or event.files:
+                        event_links, event_files = self._link_and_file_rows(event)
+                        links.extend(event_links)
+                        files.extend(event_files)
                 if appended:
                     self._rows().filter(event_id__in=appended, is_latest=True).update(
                         is_latest=False
                     )
-                self._insert(m.Event, self.EVENT_COLUMNS, rows)
+                self._insert(m.Event, self.EVENT_COLUMNS, rows, adapted=True)
                 if links:
                     self._insert(m.EventLink, self.LINK_COLUMNS, links)
                 if files:
@@ -527,12 +585,19 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
     #: The PostgreSQL channel told of each commit (the payload: its last position).
     NOTIFY_CHANNEL = "trove_feed"
 
-    def _counter_statement(self) -> tuple[str, list[Any]]:
-        """SQL that takes ``count`` positions and returns the last (params: count, count).
+    def _counter_statement(self, count: int) -> tuple[str, list[Any]]:
+        """SQL that takes ``count`` positions and returns the last, and its parameters.
 
-        It upserts :class:`~trove.models.PositionCounter`'s row; a missing row (a new or
-        flushed database) starts after the highest stored position. On PostgreSQL it also
-        sends ``NOTIFY trove_feed`` with that position, delivered only if the write commits.
+        It upserts :class:`~trove.models.PositionCounter`'s row, a write that takes the
+        database's write lock (SQLite) or the row's lock (PostgreSQL) before anything is
+        read. On PostgreSQL the counter is what keeps positions in commit order: a missing
+        row (a new or flushed database) starts after the highest stored position, and the
+        statement also sends ``NOTIFY trove_feed`` with that position, delivered only if
+        the write commits. On SQLite the write lock alone serialises writers, so positions
+        continue after the highest stored one, read under that lock: the single-event
+        insert (:meth:`_sqlite_statement`) reads it in its own statement and never writes
+        the counter row (one page less in every commit), so the row is only the lock and
+        the place of the answer here.
         """
         connection = connections[self.alias]
         quote = connection.ops.quote_name
@@ -541,32 +606,37 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
         last, position = quote("last"), quote("position")
         sql = (
             f"INSERT INTO {counter} (id, {last}) VALUES "
-            f"(1, (SELECT coalesce(max({position}), 0) FROM {table}) + %s) "
-            f"ON CONFLICT (id) DO UPDATE SET {last} = {counter}.{last} + %s RETURNING {last}"
+            f"(1, (SELECT coalesce(max({position}), 0) FROM {table}) + %s) ON CONFLICT (id) "
         )
-        if connection.vendor == "postgresql":
-            return sql + f", pg_notify(%s, {last}::text)", [self.NOTIFY_CHANNEL]
-        return sql, []
+        if connection.vendor != "postgresql":
+            return sql + f"DO UPDATE SET {last} = excluded.{last} RETURNING {last}", [count]
+        sql += (
+            f"DO UPDATE SET {last} = {counter}.{last} + %s "
+            f"RETURNING {last}, pg_notify(%s, {last}::text)"
+        )
+        return sql, [count, count, self.NOTIFY_CHANNEL]
 
     def _take_positions(self, count: int) -> int:
         """Reserve ``count`` consecutive positions until the open transaction ends; the first.
 
-        The caller must be inside an atomic block: the counter row stays locked until it
-        commits, which is what keeps positions in commit order (see ``PositionCounter``).
+        The caller must be inside an atomic block: the lock the counter statement takes is
+        held until it commits, which is what keeps positions in commit order (see
+        ``PositionCounter``).
         """
-        sql, extra = self._counter_statement()
+        sql, params = self._counter_statement(count)
         with connections[self.alias].cursor() as cursor:
-            cursor.execute(sql, [count, count, *extra])
+            cursor.execute(sql, params)
             return cursor.fetchone()[0] - count + 1
 
-    def _insert_counted(self, row: tuple) -> int | None:
-        """PostgreSQL: take a position and insert the event row in one statement (so one
-        round trip, atomic on its own); the position, or ``None`` if the id exists."""
+    def _insert_counted(self, values: list) -> int | None:
+        """PostgreSQL: take a position and insert the event row (its values from
+        :meth:`_event_values`) in one statement (so one round trip, atomic on its own);
+        the position, or ``None`` if the id exists."""
         m = self.models
-        counter, extra = self._counter_statement()
+        counter, params = self._counter_statement(1)
         statement, _, _ = self._insert_plan(m.Event, self.EVENT_COLUMNS)
         statement = statement.rsplit("%s)", 1)[0] + '(SELECT "last" FROM counter))'
-        values = self._adapted(m.Event, self.EVENT_COLUMNS, [row])[0][:-1]
+        values = values[:-1]
         sql = f'WITH counter AS ({counter}) {statement} ON CONFLICT DO NOTHING RETURNING "position"'
         connection = connections[self.alias]
         connection.ensure_connection()
@@ -574,7 +644,7 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
         # psycopg's own cursor, the one Django's wraps: its wrappers cost more than the
         # Python side of the statement (errors are still Django's).
         with connection.wrap_database_errors, connection.connection.cursor() as cursor:
-            cursor.execute(sql, [1, 1, *extra, *values])
+            cursor.execute(sql, [*params, *values])
             found = cursor.fetchone()
         return None if found is None else found[0]
 
@@ -595,10 +665,8 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
         statement began is seen, so it still applies to the very next event.
         """
         assert event.version == 1 and not (event.links or event.files)
-        m = self.models
         connection = connections[self.alias]
-        row, _, _ = self._new_rows(event, True, None)
-        values = self._adapted(m.Event, self.EVENT_COLUMNS, [row])[0][:-1]
+        values = self._event_values(event, True, None)[:-1]
         sql = self._stamped_insert_sql()
         connection.ensure_connection()
         connection.validate_no_broken_transaction()
@@ -643,52 +711,41 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
             self._plans[key] = (sql, "", [])
         return self._plans[key][0]
 
-    def _insert_counted_sqlite(self, row: tuple, *, own_transaction: bool) -> int | None:
-        """SQLite: take a position and insert the event row, straight on the DB-API
-        connection; the position, or ``None`` if the id exists.
+    def _insert_counted_sqlite(self, values: list, connection) -> int | None:
+        """SQLite: insert the event row (its values from :meth:`_event_values`) at the
+        next position, straight on the DB-API connection; the position, or ``None`` if the
+        id exists.
 
-        The two statements are the ones Django's cursor would run (the same SQL with
-        ``?`` placeholders, the same adapted values), without its per-statement wrappers,
-        which cost as much as SQLite's own work on rows this small. ``own_transaction``
-        wraps them in ``BEGIN IMMEDIATE`` … ``COMMIT``, the transaction Django's
-        ``atomic`` would open on a ``storage-sqlite`` file: the write lock is taken before
-        the counter is read and held until the commit, so positions follow commit order.
+        One statement (:meth:`_sqlite_statement`) with the values Django's cursor would
+        bind (the same adapted values, ``?`` placeholders), without its per-statement
+        wrappers, which cost as much as SQLite's own work on rows this small. It is a
+        write, so it takes the write lock before it reads the highest position, and the
+        lock is held until its transaction commits: the next writer reads that position
+        only once this one is visible, so positions follow commit order. Outside any
+        transaction the statement is its own, committed (and fsynced) as it completes,
+        which reading its ``RETURNING`` row to the end does; a failure rolls it back.
         """
-        m = self.models
-        connection = connections[self.alias]
-        counter, statement = self._sqlite_statements()
-        values = self._adapted(m.Event, self.EVENT_COLUMNS, [row])[0]
+        statement = self._sqlite_statement()
         connection.ensure_connection()
-        native = connection.connection
         with connection.wrap_database_errors:
-            if own_transaction:
-                native.execute("BEGIN IMMEDIATE")
-            try:
-                (last,) = native.execute(counter, (1, 1)).fetchone()
-                values[-1] = last
-                inserted = native.execute(statement, values).rowcount
-                if own_transaction:
-                    native.execute("COMMIT")
-            except BaseException:
-                if own_transaction and native.in_transaction:
-                    native.execute("ROLLBACK")
-                raise
-        return last if inserted else None
+            found = connection.connection.execute(statement, values[:-1]).fetchall()
+        return found[0][0] if found else None
 
-    def _sqlite_statements(self) -> tuple[str, str]:
-        """The counter statement and the event insert (skipping an existing id) in
-        ``sqlite3``'s own ``?`` placeholders."""
+    def _sqlite_statement(self) -> str:
+        """The event insert at the next position (one after the highest stored, read
+        through the position index), skipping an existing id and returning the position,
+        in ``sqlite3``'s own ``?`` placeholders. Params: the event row but its position."""
         key = ("sqlite", self.alias)
         if key not in self._plans:
-            counter, _ = self._counter_statement()
+            quote = connections[self.alias].ops.quote_name
+            table, position = quote(self.models.Event._meta.db_table), quote("position")
             statement, _, _ = self._insert_plan(self.models.Event, self.EVENT_COLUMNS)
-            self._plans[key] = (
-                counter.replace("%s", "?"),
-                (statement + " ON CONFLICT DO NOTHING").replace("%s", "?"),
-                [],
+            statement = statement.rsplit("%s)", 1)[0] + (
+                f"(SELECT coalesce(max({position}), 0) + 1 FROM {table})) "
+                f"ON CONFLICT DO NOTHING RETURNING {position}"
             )
-        counter, statement, _ = self._plans[key]
-        return counter, statement
+            self._plans[key] = (statement.replace("%s", "?"), "", [])
+        return self._plans[key][0]
 
     def _savepoint_in_callers_transaction(self, connection) -> Any:
         """A savepoint shielding a caller's own open transaction from a failed write; none
@@ -703,30 +760,26 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
         """Save version 1 of one event, the common write, in as few statements as can be.
 
         A duplicate id inserts nothing rather than failing, so no savepoint is needed to
-        keep a transaction usable after a :class:`VersionConflict`. On PostgreSQL, outside
-        any transaction, an event without link or file rows is one statement, atomic on its
-        own; on SQLite it is two in one ``BEGIN IMMEDIATE`` transaction. In a caller's own
+        keep a transaction usable after a :class:`VersionConflict`. Outside any
+        transaction an event without link or file rows is one statement, atomic on its
+        own (on SQLite, unless Django's autocommit was turned off). In a caller's own
         transaction a savepoint still shields it from any other failure.
         """
         m = self.models
         connection = connections[self.alias]
-        row, links, files = self._new_rows(event, True, None)
-        alone = not (links or files)
+        values = self._encoder(connection)(event, True, None)
+        links, files = self._link_and_file_rows(event) if event.links or event.files else ((), ())
+        postgresql = connection.vendor == "postgresql"
         if not connection.in_atomic_block:
-            if alone and connection.vendor == "sqlite" and connection.get_autocommit():
-                position = self._insert_counted_sqlite(row, own_transaction=True)
-                if position is None:
-                    raise VersionConflict(f"Event version already exists: {event.uuid} v1.")
-                return event.with_position(position)
-            single = connection.vendor == "postgresql" and alone
+            single = not (links or files) and (postgresql or connection.get_autocommit())
             scope = nullcontext() if single else transaction.atomic(using=self.alias)
         else:
             scope = self._savepoint_in_callers_transaction(connection)
         with scope:
-            if connection.vendor == "postgresql":
-                position = self._insert_counted(row)
+            if postgresql:
+                position = self._insert_counted(values)
             else:
-                position = self._insert_counted_sqlite(row, own_transaction=False)
+                position = self._insert_counted_sqlite(values, connection)
             if position is not None:
                 if links:
                     self._insert(m.EventLink, self.LINK_COLUMNS, links)

@@ -1,0 +1,187 @@
+"""``storage-orm`` and ``storage-sqlite`` read on the driver's cursor, past Django's cursor
+wrapper: the same events as through Django's cursor, the query still in what watches
+Django's cursor (its query log, execute wrappers), the same errors; and each decoder of a
+stored value gives what the function it stands for gives."""
+
+import json
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from django.conf import settings
+from django.db import connections
+from django.test.utils import CaptureQueriesContext
+from hypothesis import given
+from hypothesis import strategies as st
+
+import trove
+from trove.exceptions import StorageUnavailable
+from trove.storage.handler import storages
+from trove.storage.orm import ORMEventStorage
+from trove.storage.orm_reader import Reader, _json_text, _stored_uuid
+from trove.testing.conformance import BackendFixture
+
+MEMORY_FILES = {"plugin": "storage-memory"}
+QUERIES = [
+    {},
+    {"schema": "order", "sort": [{"field": "createdAt", "direction": "desc"}], "limit": 3},
+    {"producer": ["p1", "p2"], "timeRange": {"start": "2026-01-01T00:00:00Z"}},
+    {"payload": {"n": 3}},
+    {"payload": {"customer.id": "c1"}, "offset": 1},
+    {"where": [{"path": "n", "op": "gte", "value": 2}, {"path": "n", "op": "lt", "value": 5}]},
+    {"text": "seven"},
+    {"sort": [{"field": "payload.n", "direction": "desc"}], "limit": 4, "offset": 2},
+]
+
+
+class ReadPaths(BackendFixture):
+    @pytest.fixture
+    def events(self):
+        first = trove.create_event("order", {"n": 0, "customer": {"id": "c0"}})
+        for n in range(1, 8):
+            trove.create_event(
+                "order" if n % 2 else "other",
+                {"n": n, "customer": {"id": f"c{n % 2}"}, "words": "seven" if n == 7 else ""},
+                producer=f"p{n % 3}",
+                links=[{"type": "parent", "targetEvent": str(first.uuid)}] if n % 3 else [],
+                metadata={"m": n} if n % 2 else {},
+            )
+        trove.append_version(first.uuid, payload={"n": 9, "customer": {"id": "c1"}})
+        return first
+
+    @property
+    def connection(self):
+        return connections[storages.events.alias]
+
+    def answers(self, first) -> list:
+        return [
+            *(trove.query_events(query) for query in QUERIES),
+            trove.query_events({"links": [{"targetEvent": str(first.uuid)}]}),
+            trove.get_event(first.uuid),
+            trove.get_event(first.uuid, 1),
+            trove.get_versions(first.uuid),
+            storages.events.read_feed(after=2, limit=3),
+            storages.events.count_events(trove.EventQuery.parse({"schema": "order"})),
+        ]
+
+    def test_the_driver_cursor_answers_as_djangos_cursor(self, events):
+        fast = self.answers(events)
+        self.connection.force_debug_cursor = True
+        try:
+            assert self.answers(events) == fast
+        finally:
+            self.connection.force_debug_cursor = False
+
+    def test_the_query_log_sees_every_read(self, events):
+        with CaptureQueriesContext(self.connection) as captured:
+            trove.query_events({"payload": {"n": 3}})
+            trove.get_event(events.uuid)
+        assert len(captured.captured_queries) == 2
+
+    def test_an_execute_wrapper_sees_every_read(self, events):
+        seen = []
+
+        def wrapper(execute, sql, params, many, context):
+            seen.append(sql)
+            return execute(sql, params, many, context)
+
+        with self.connection.execute_wrapper(wrapper):
+            found = trove.query_events({"payload": {"n": 3}})
+        assert len(seen) == 1
+        assert [event.payload["n"] for event in found] == [3]
+
+    def test_a_read_in_a_broken_transaction_fails_as_through_djangos_cursor(self, events):
+        from django.db import transaction
+
+        with transaction.atomic(using=storages.events.alias):
+            self.connection.set_rollback(True)
+            with pytest.raises(StorageUnavailable) as fast:
+                trove.query_events({})
+            self.connection.force_debug_cursor = True
+            try:
+                with pytest.raises(StorageUnavailable) as logged:
+                    trove.query_events({})
+            finally:
+                self.connection.force_debug_cursor = False
+        assert type(fast.value.__cause__) is type(logged.value.__cause__)
+
+
+class TestSQLiteFile(ReadPaths):
+    def trove_storage(self, tmp_path):
+        options = {"path": settings.SQLITE_STORAGE_PATH}
+        return {"events": {"plugin": "storage-sqlite", "options": options}, "files": MEMORY_FILES}
+
+
+class TestORMOnPostgreSQL(ReadPaths):
+    @pytest.fixture(autouse=True)
+    def _needs_postgres(self, postgres_alias):
+        """Requested before the backend fixture so a missing server skips (or fails) first."""
+
+    def trove_storage(self, tmp_path):
+        events = {"plugin": "storage-orm", "options": {"database": "postgres"}}
+        return {"events": events, "files": MEMORY_FILES}
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+def outcome(function, value):
+    try:
+        return function(value)
+    except Exception as error:  # noqa: BLE001 - the error is what is compared
+        return type(error), str(error)
+
+
+@given(
+    JSON,
+    st.booleans(),
+    st.sampled_from([None, 0, 2]),
+    st.sampled_from(["", " ", "\n", "\ufeff"]),
+    st.sampled_from(["", " ", "\t\n", "x", "}"]),
+)
+def test_json_text_decodes_as_json_loads(value, ascii_only, indent, before, after):
+    text = before + json.dumps(value, ensure_ascii=ascii_only, indent=indent) + after
+    assert outcome(_json_text, text) == outcome(json.loads, text)
+
+
+@given(st.text(max_size=40) | st.binary(max_size=10) | st.none())
+def test_json_text_of_anything_is_that_of_json_loads(text):
+    assert outcome(_json_text, text) == outcome(json.loads, text)
+
+
+@given(st.uuids(), st.sampled_from([str, lambda u: u.hex, lambda u: u.hex.upper()]))
+def test_stored_uuid_is_the_uuid_of_its_text(value, spell):
+    parsed = _stored_uuid(spell(value))
+    assert parsed == value
+    assert (parsed.int, parsed.is_safe, str(parsed)) == (value.int, value.is_safe, str(value))
+
+
+@given(st.text(alphabet="0123456789abcdefABCDEF-+_ {}xyz", min_size=30, max_size=38))
+def test_stored_uuid_of_other_text_is_that_of_the_constructor(text):
+    assert outcome(_stored_uuid, text) == outcome(uuid.UUID, text)
+
+
+@pytest.mark.django_db
+@given(st.datetimes(timezones=st.just(UTC)))
+def test_the_utc_text_converter_is_djangos(value):
+    connection = connections["default"]
+    if connection.vendor != "sqlite":
+        pytest.skip("the converter of SQLite's stored text")
+    django_instant, utc_text = Reader(ORMEventStorage(), connection).instants
+    text = str(value.replace(tzinfo=None))
+    assert utc_text(text) == django_instant(text) == value
+    assert utc_text(text).tzinfo is django_instant(text).tzinfo
+
+
+def test_times_are_converted_by_django_outside_the_fast_case(settings):
+    settings.USE_TZ = False
+    connection = connections["default"]
+    if connection.vendor != "sqlite":
+        pytest.skip("the converter of SQLite's stored text")
+    reader = Reader(ORMEventStorage(), connection)
+    assert reader.instant() is reader.instants[0]
+    assert reader.instant()("2026-01-01 01:00:00") == datetime(2026, 1, 1, 1)  # naive

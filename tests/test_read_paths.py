@@ -5,7 +5,8 @@ stored value gives what the function it stands for gives."""
 
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.conf import settings
@@ -130,8 +131,9 @@ JSON = st.recursive(
 
 
 def outcome(function, value):
+    """The value (its ``repr``, so that NaN equals NaN) or the error of ``function``."""
     try:
-        return function(value)
+        return repr(function(value))
     except Exception as error:  # noqa: BLE001 - the error is what is compared
         return type(error), str(error)
 
@@ -177,6 +179,25 @@ def test_the_utc_text_converter_is_djangos(value):
     assert utc_text(text).tzinfo is django_instant(text).tzinfo
 
 
+@pytest.mark.django_db(databases="__all__")
+@pytest.mark.parametrize("alias", ["default", "postgres"])
+@given(
+    st.datetimes(
+        timezones=st.sampled_from([UTC, ZoneInfo("Europe/Paris"), timezone(timedelta(0))])
+    ),
+    st.uuids(),
+)
+def test_query_values_are_adapted_as_by_the_fields(alias, value, identifier):
+    if alias not in connections:
+        pytest.skip("no PostgreSQL server")
+    connection, meta = connections[alias], ORMEventStorage().models.Event._meta
+    table = Reader(ORMEventStorage(), connection).compiler.table
+    created_at, event_id = meta.get_field("created_at"), meta.get_field("event_id")
+    assert table.instant(value) == created_at.get_db_prep_value(value, connection)
+    assert table.uuid(identifier) == event_id.get_db_prep_value(identifier, connection)
+    assert table.uuid(str(identifier)) == event_id.get_db_prep_value(str(identifier), connection)
+
+
 def test_times_are_converted_by_django_outside_the_fast_case(settings):
     settings.USE_TZ = False
     connection = connections["default"]
@@ -185,3 +206,53 @@ def test_times_are_converted_by_django_outside_the_fast_case(settings):
     reader = Reader(ORMEventStorage(), connection)
     assert reader.instant() is reader.instants[0]
     assert reader.instant()("2026-01-01 01:00:00") == datetime(2026, 1, 1, 1)  # naive
+
+
+QUERY_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**64), max_value=2**64)
+    | st.floats()
+    | st.text(alphabet=st.characters(exclude_categories=()), max_size=5)
+    | st.sampled_from(["\x00", "\ud800", "é"])
+)
+
+
+def nested(value, depth: int, key: str):
+    for level in range(depth):
+        value = {key: value} if level % 2 else [value]
+    return value
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["payload", "where", "schema", "x"]),
+        st.tuples(
+            st.recursive(
+                QUERY_SCALARS,
+                lambda inner: (
+                    st.lists(inner, max_size=3)
+                    | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+                ),
+                max_leaves=8,
+            ),
+            st.integers(0, 70),
+        ).map(lambda pair: nested(pair[0], pair[1], "k")),
+        max_size=3,
+    )
+)
+def test_a_plain_query_is_one_the_full_checks_find_nothing_in(data):
+    from trove.conf import trove_settings
+    from trove.jsonvalues import json_problems
+    from trove.query import _plain_query, _too_deep
+
+    deepest = trove_settings.max_json_depth
+    clean = not _too_deep(data) and not json_problems(data, "", query=True)
+    assert _plain_query(data, deepest) == clean
+
+
+@given(st.sampled_from([(1,), {1: "a"}, {"a": (1, 2)}, {"a": {1.5: 2}}, {"a": {b"k": 1}}]))
+def test_anything_but_plain_json_is_left_to_the_full_checks(value):
+    from trove.query import _plain_query
+
+    assert not _plain_query({"payload": value}, 64)

@@ -41,6 +41,8 @@ from trove.query import EventQuery, Predicate, json_canonical, json_type
 Path = tuple[str, ...]
 #: A payload key that may be written into SQL text: nothing but an identifier.
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: Payload paths whose SQL a dialect keeps, to answer the next query naming them.
+PATHS_KEPT = 1024
 #: The SQLite function giving the :func:`~trove.query.json_canonical` text of JSON text.
 CANONICAL = "trove_json_canonical"
 #: Words of the errors by which SQLite and PostgreSQL refuse a statement too large or too
@@ -203,6 +205,9 @@ class SQLiteDialect(Dialect):
     def __init__(self, column: str, *, ascii_keys: bool = True) -> None:
         super().__init__(column)
         self.ascii_keys = ascii_keys
+        #: The inline literal of each path of identifier keys met so far (``None`` for a
+        #: path that travels as a parameter): every query asks again.
+        self.literals: dict[Path, str | None] = {}
 
     def json_path(self, path: Path) -> str:
         """``$."key"``, each key JSON-encoded as the column's text writes it: SQLite
@@ -213,8 +218,18 @@ class SQLiteDialect(Dialect):
 
     def path_sql(self, path: Path) -> SQL:
         """The path as SQL: an inline literal for identifier keys, else a parameter."""
-        if all(IDENTIFIER.fullmatch(key) for key in path):
-            return "'$" + "".join(f".{key}" for key in path) + "'", []
+        try:
+            literal = self.literals[path]
+        except KeyError:
+            if len(self.literals) >= PATHS_KEPT:
+                self.literals.clear()
+            literal = self.literals[path] = (
+                "'$" + "".join(f".{key}" for key in path) + "'"
+                if all(IDENTIFIER.fullmatch(key) for key in path)
+                else None
+            )
+        if literal is not None:
+            return literal, []
         return "%s", [self.json_path(path)]
 
     #: ``json_type`` names of each JSON type.

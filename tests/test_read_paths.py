@@ -256,3 +256,23 @@ def test_anything_but_plain_json_is_left_to_the_full_checks(value):
     from trove.query import _plain_query
 
     assert not _plain_query({"payload": value}, 64)
+
+
+@given(
+    st.fixed_dictionaries(
+        {
+            "schemas": st.lists(st.text(max_size=3), max_size=2).map(tuple),
+            "start": st.none() | st.datetimes(timezones=st.just(UTC)),
+            "limit": st.none() | st.integers(0, 10),
+            "offset": st.integers(0, 10),
+        }
+    )
+)
+def test_a_parsed_query_is_the_one_its_constructor_builds(fields):
+    from trove.query import EventQuery, _new_query
+
+    every = {**vars(EventQuery()), **fields}
+    built, constructed = _new_query(every), EventQuery(**every)
+    assert built == constructed
+    assert vars(built) == vars(constructed)
+    assert hash(built) == hash(constructed)

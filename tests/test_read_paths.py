@@ -276,3 +276,16 @@ def test_a_parsed_query_is_the_one_its_constructor_builds(fields):
     assert built == constructed
     assert vars(built) == vars(constructed)
     assert hash(built) == hash(constructed)
+
+
+def test_terms_count_only_the_predicates_of_payload_and_where():
+    from trove.query import EventQuery, Predicate
+
+    query = EventQuery(
+        where=(
+            Predicate(("a", "b"), "eq", {"x": [1, 2]}, "payload"),
+            Predicate(("a",), "in", [1, "2"], "where"),
+            Predicate(("a",), "eq", 1, "elsewhere"),
+        )
+    )
+    assert (query.terms()["payload"], query.terms()["where"]) == (2 + 2, 1 + 2)

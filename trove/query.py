@@ -347,7 +347,8 @@ class EventQuery:
         """
         counted = {"payload": 0, "where": 0}
         for predicate in self.where:
-            counted[predicate.origin] += predicate.terms()
+            if predicate.origin in counted:
+                counted[predicate.origin] += predicate.terms()
         return {
             "schema": len(self.schemas),
             "producer": len(self.producers),

@@ -246,8 +246,7 @@ class EventQuery:
         def problem(key: str, message: str) -> None:
             problems.append({"field": key, "message": message})
 
-        unknown = data.keys() - QUERY_KEYS
-        for key in sorted(unknown) if unknown else ():
+        for key in _unknown(data, QUERY_KEYS):
             problem(key, f"Unknown query key {key!r}; known keys: {', '.join(sorted(QUERY_KEYS))}.")
 
         schemas = _string_list(data.get("schema"), "schema", problem)
@@ -259,7 +258,7 @@ class EventQuery:
             if not isinstance(time_range, dict):
                 problem("timeRange", "timeRange must be an object with 'start' and/or 'end'.")
             else:
-                for key in sorted(set(time_range) - {"start", "end"}):
+                for key in _unknown(time_range, _TIME_RANGE_KEYS):
                     problem(f"timeRange.{key}", f"Unknown timeRange key {key!r}.")
                 start = _instant(time_range.get("start"), "timeRange.start", problem)
                 end = _instant(time_range.get("end"), "timeRange.end", problem)
@@ -667,6 +666,19 @@ def _link_matches(wanted: LinkFilter, link) -> bool:
     return True
 
 
+#: The keys of each object inside a query.
+_TIME_RANGE_KEYS = frozenset({"start", "end"})
+_LINK_FILTER_KEYS = frozenset({"type", "targetEvent"})
+_PREDICATE_KEYS = frozenset({"path", "op", "value"})
+_SORT_KEY_KEYS = frozenset({"field", "direction"})
+
+
+def _unknown(data: dict[str, Any], known: frozenset[str] | set[str]) -> list[str]:
+    """The keys of ``data`` not in ``known``, sorted (sorting nothing when all are known)."""
+    unknown = data.keys() - known
+    return sorted(unknown) if unknown else []
+
+
 def _string_list(value: Any, key: str, problem) -> tuple[str, ...]:
     if value is None:
         return ()
@@ -699,13 +711,13 @@ def _non_negative(value: Any, key: str, problem) -> int | None:
 def _path(key: Any, label: str, problem, deepest: int | None = None) -> tuple[str, ...] | None:
     """The keys of a dotted path; ``deepest`` is ``TROVE["max_json_depth"]`` if the caller
     has read it already."""
-    if not isinstance(key, str) or not key or any(part == "" for part in key.split(".")):
+    if not isinstance(key, str) or not key or "" in (keys := key.split(".")):
         problem(label, f"{label!r} is not a valid dotted payload path.")
         return None
     if '"' in key:
         problem(label, f"{label!r}: payload keys with a double quote cannot be queried.")
         return None
-    parts = tuple(key.split("."))
+    parts = tuple(keys)
     most = trove_settings.max_json_depth if deepest is None else deepest
     if len(parts) > most:
         problem(
@@ -721,7 +733,7 @@ def _link_filter(entry: Any, label: str, problem) -> LinkFilter | None:
     if not isinstance(entry, dict):
         problem(label, f"{label} must be an object with 'type' and/or 'targetEvent'.")
         return None
-    for key in sorted(set(entry) - {"type", "targetEvent"}):
+    for key in _unknown(entry, _LINK_FILTER_KEYS):
         problem(f"{label}.{key}", f"Unknown link filter key {key!r}.")
     link_type = entry.get("type")
     if link_type is not None and not isinstance(link_type, str):
@@ -741,7 +753,7 @@ def _predicate(entry: Any, label: str, problem, deepest: int) -> Predicate | Non
     if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
         problem(label, f"{label} must be an object with a string 'path', an 'op' and a 'value'.")
         return None
-    for key in sorted(set(entry) - {"path", "op", "value"}):
+    for key in _unknown(entry, _PREDICATE_KEYS):
         problem(f"{label}.{key}", f"Unknown predicate key {key!r}.")
     op = entry.get("op")
     if not isinstance(op, str) or op not in OPERATORS:
@@ -773,7 +785,7 @@ def _sort(value: Any, problem) -> tuple[SortKey, ...]:
         if not isinstance(entry, dict) or not isinstance(entry.get("field"), str):
             problem(label, f"{label} must be an object with a string 'field'.")
             continue
-        for key in sorted(set(entry) - {"field", "direction"}):
+        for key in _unknown(entry, _SORT_KEY_KEYS):
             problem(f"{label}.{key}", f"Unknown sort key {key!r}.")
         name, direction = entry["field"], entry.get("direction", "asc")
         if direction not in ("asc", "desc"):

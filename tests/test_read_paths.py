@@ -106,6 +106,31 @@ class ReadPaths(BackendFixture):
                 self.connection.force_debug_cursor = False
         assert type(fast.value.__cause__) is type(logged.value.__cause__)
 
+    @pytest.mark.parametrize(
+        "query",
+        [
+            {"payload": {"k": "X"}},
+            {"payload": {"k": 1}},
+            {"payload": {"k": None}},
+            {"payload": {"k": True}},
+            {"payload": {"a.b": 1}},
+            {"where": [{"path": "k", "op": "ne", "value": "X"}]},
+            {"where": [{"path": "k", "op": "in", "value": [1, "X"]}]},
+        ],
+    )
+    def test_scalar_equality_never_matches_an_array_holding_the_scalar(self, query):
+        """The rule of ``trove.query``: PostgreSQL's containment lets an array hold a
+        scalar only at the top level, which a payload path never is."""
+        held = [["X"], "X", [1], 1, 1.0, [None], None, [True], True, {"k": "X"}, [["X"]], "x"]
+        for value in held:
+            trove.create_event("s", {"k": value})
+        for value in ([{"b": 1}], {"b": 1}, {"b": [1]}, [1]):
+            trove.create_event("s", {"a": value})
+        everything = trove.query_events({})
+        expected = trove.EventQuery.parse(query).apply(everything)
+        assert [e.payload for e in trove.query_events(query)] == [e.payload for e in expected]
+        assert expected
+
 
 class TestSQLiteFile(ReadPaths):
     def trove_storage(self, tmp_path):

@@ -10,8 +10,9 @@ Payload paths and values always travel as query parameters, never as SQL text. E
 dialect renders the rules of ``trove.query`` (type-exact equality, type rank then value
 ordering, missing values last) so that SQLite and PostgreSQL agree with the reference
 evaluator. On PostgreSQL scalar equality is a ``@>`` containment, which a GIN index on
-``payload`` can answer; the added ``jsonb_typeof`` test keeps it type-exact (containment
-alone would let an array match one of its elements).
+``payload`` can answer, and type-exact as it stands: containment lets an array hold a
+scalar only where both sides are the top level, and the contained side is an object
+(``{"k": ["x"]} @> {"k": "x"}`` is false).
 
 Equality on an object or array compares it whole: PostgreSQL's ``jsonb`` equality does,
 and on SQLite the stored value and the wanted one are compared as
@@ -342,14 +343,12 @@ class PostgreSQLDialect(Dialect):
         return "(" + self.column + "".join(" -> %s::text" for _ in path) + ")", list(path)
 
     def equals(self, path: Path, value: Any) -> SQL:
-        target, params = self.value(path)
-        kind = json_type(value)
-        if kind in ("object", "array"):
+        if json_type(value) in ("object", "array"):
+            target, params = self.value(path)
             return f"{target} = %s::jsonb", [*params, json.dumps(value)]
-        return (
-            f"({self.column} @> %s::jsonb AND jsonb_typeof({target}) = %s)",
-            [json.dumps(_nest(path, value)), *params, kind],
-        )
+        # Type-exact as it stands: containment matches a scalar to an element of an
+        # array only at the top level of both sides, and the right side is an object.
+        return f"{self.column} @> %s::jsonb", [json.dumps(_nest(path, value))]
 
     def compare(self, path: Path, operator: str, value: Any) -> SQL:
         target, params = self.value(path)

@@ -146,6 +146,11 @@ class StorageHandler:
             raise InvalidStorageError(role, str(error), hint=hint) from error
 
     def __getitem__(self, role: str) -> StoragePlugin:
+        # Built already (every call but the first): read without the lock, as the dict is
+        # only ever replaced whole (``close_all``) or given a new key under it.
+        instance = self._instances.get(role)
+        if instance is not None:
+            return instance
         if role not in ROLES:
             raise KeyError(role)
         with self._lock:

@@ -915,12 +915,8 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
         reader = self._reader()
         where, params = reader.compiler.where(query)
         latest = reader.columns["latest"]
-        reader.prepare_connection()
-        with reader.connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT count(*) FROM {reader.table} WHERE {latest} AND ({where})", params
-            )
-            return cursor.fetchone()[0]
+        sql = f"SELECT count(*) FROM {reader.table} WHERE {latest} AND ({where})"
+        return reader.rows(sql, params)[0][0]
 
     # Statistics (EventStatistics) ------------------------------------------------------
 

@@ -10,8 +10,9 @@ Payload paths and values always travel as query parameters, never as SQL text. E
 dialect renders the rules of ``trove.query`` (type-exact equality, type rank then value
 ordering, missing values last) so that SQLite and PostgreSQL agree with the reference
 evaluator. On PostgreSQL scalar equality is a ``@>`` containment, which a GIN index on
-``payload`` can answer; the added ``jsonb_typeof`` test keeps it type-exact (containment
-alone would let an array match one of its elements).
+``payload`` can answer, and type-exact as it stands: containment lets an array hold a
+scalar only where both sides are the top level, and the contained side is an object
+(``{"k": ["x"]} @> {"k": "x"}`` is false).
 
 Equality on an object or array compares it whole: PostgreSQL's ``jsonb`` equality does,
 and on SQLite the stored value and the wanted one are compared as
@@ -41,6 +42,8 @@ from trove.query import EventQuery, Predicate, json_canonical, json_type
 Path = tuple[str, ...]
 #: A payload key that may be written into SQL text: nothing but an identifier.
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: Payload paths whose SQL a dialect keeps, to answer the next query naming them.
+PATHS_KEPT = 1024
 #: The SQLite function giving the :func:`~trove.query.json_canonical` text of JSON text.
 CANONICAL = "trove_json_canonical"
 #: Words of the errors by which SQLite and PostgreSQL refuse a statement too large or too
@@ -203,6 +206,9 @@ class SQLiteDialect(Dialect):
     def __init__(self, column: str, *, ascii_keys: bool = True) -> None:
         super().__init__(column)
         self.ascii_keys = ascii_keys
+        #: The inline literal of each path of identifier keys met so far (``None`` for a
+        #: path that travels as a parameter): every query asks again.
+        self.literals: dict[Path, str | None] = {}
 
     def json_path(self, path: Path) -> str:
         """``$."key"``, each key JSON-encoded as the column's text writes it: SQLite
@@ -213,8 +219,18 @@ class SQLiteDialect(Dialect):
 
     def path_sql(self, path: Path) -> SQL:
         """The path as SQL: an inline literal for identifier keys, else a parameter."""
-        if all(IDENTIFIER.fullmatch(key) for key in path):
-            return "'$" + "".join(f".{key}" for key in path) + "'", []
+        try:
+            literal = self.literals[path]
+        except KeyError:
+            if len(self.literals) >= PATHS_KEPT:
+                self.literals.clear()
+            literal = self.literals[path] = (
+                "'$" + "".join(f".{key}" for key in path) + "'"
+                if all(IDENTIFIER.fullmatch(key) for key in path)
+                else None
+            )
+        if literal is not None:
+            return literal, []
         return "%s", [self.json_path(path)]
 
     #: ``json_type`` names of each JSON type.
@@ -327,14 +343,12 @@ class PostgreSQLDialect(Dialect):
         return "(" + self.column + "".join(" -> %s::text" for _ in path) + ")", list(path)
 
     def equals(self, path: Path, value: Any) -> SQL:
-        target, params = self.value(path)
-        kind = json_type(value)
-        if kind in ("object", "array"):
+        if json_type(value) in ("object", "array"):
+            target, params = self.value(path)
             return f"{target} = %s::jsonb", [*params, json.dumps(value)]
-        return (
-            f"({self.column} @> %s::jsonb AND jsonb_typeof({target}) = %s)",
-            [json.dumps(_nest(path, value)), *params, kind],
-        )
+        # Type-exact as it stands: containment matches a scalar to an element of an
+        # array only at the top level of both sides, and the right side is an object.
+        return f"{self.column} @> %s::jsonb", [json.dumps(_nest(path, value))]
 
     def compare(self, path: Path, operator: str, value: Any) -> SQL:
         target, params = self.value(path)

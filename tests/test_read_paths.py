@@ -3,6 +3,7 @@ wrapper: the same events as through Django's cursor, the query still in what wat
 Django's cursor (its query log, execute wrappers), the same errors; and each decoder of a
 stored value gives what the function it stands for gives."""
 
+import functools
 import json
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
@@ -11,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.conf import settings
 from django.db import connections
+from django.db.backends.utils import CursorWrapper
 from django.test.utils import CaptureQueriesContext
 from hypothesis import given
 from hypothesis import strategies as st
@@ -89,6 +91,22 @@ class ReadPaths(BackendFixture):
         with self.connection.execute_wrapper(wrapper):
             found = trove.query_events({"payload": {"n": 3}})
         assert len(seen) == 1
+        assert [event.payload["n"] for event in found] == [3]
+
+    def test_a_patched_cursor_wrapper_sees_every_read(self, events, monkeypatch):
+        """As an APM integration patches it (Sentry's, with ``functools.wraps``)."""
+        seen = []
+        original = CursorWrapper.execute
+
+        @functools.wraps(original)
+        def execute(cursor, sql, params=None):
+            seen.append(sql)
+            return original(cursor, sql, params)
+
+        monkeypatch.setattr(CursorWrapper, "execute", execute)
+        found = trove.query_events({"payload": {"n": 3}})
+        trove.get_event(events.uuid)
+        assert len(seen) == 2
         assert [event.payload["n"] for event in found] == [3]
 
     def test_a_read_in_a_broken_transaction_fails_as_through_djangos_cursor(self, events):

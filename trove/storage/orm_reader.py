@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.db.backends import utils as backend_utils
 
 from trove.documents import Event, EventId, FileRecord, Link, SchemaRef, new_event
 from trove.query import EventQuery
@@ -84,6 +85,16 @@ def _event_id(value: uuid.UUID, version: int | None) -> EventId:
     _set_id(event_id, value)
     _set_version(event_id, version)
     return event_id
+
+
+def _cursor_wrapper_patched() -> bool:
+    """Whether a tool replaced ``CursorWrapper.execute``, as APM integrations (Sentry's)
+    do to see every query: its code then comes from outside Django's module, even when
+    ``functools.wraps`` gave it the original's name."""
+    execute = backend_utils.CursorWrapper.execute
+    return getattr(execute, "__code__", None) is None or (
+        execute.__code__.co_filename != backend_utils.__file__
+    )
 
 
 class Reader:
@@ -244,7 +255,12 @@ class Reader:
         Django's cursor (the query log of ``DEBUG``, an execute wrapper, a replaced
         ``cursor`` method) the query goes through it instead."""
         connection = self.connection
-        if connection.queries_logged or connection.execute_wrappers or "cursor" in vars(connection):
+        if (
+            connection.queries_logged
+            or connection.execute_wrappers
+            or "cursor" in vars(connection)
+            or _cursor_wrapper_patched()
+        ):
             self.prepare_connection()
             with connection.cursor() as cursor:
                 cursor.execute(sql, params)

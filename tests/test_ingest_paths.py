@@ -86,7 +86,7 @@ class TestSQLitePositions(BackendFixture):
 
     @pytest.mark.django_db(transaction=True, databases="__all__")
     def test_concurrent_singles_and_batches_and_a_tailing_reader_agree(self):
-        """Writers outside any transaction (one statement in ``BEGIN IMMEDIATE``) and in
+        """Writers outside any transaction (one autocommitted ``INSERT``) and in
         batches; a reader asking only for what is after the last position it saw still
         gets every version, once, in position order."""
         acknowledged: list[Event] = []
@@ -287,4 +287,29 @@ def test_the_sqlite_table_loses_autoincrement_and_keeps_its_rows_and_word_index(
         for word, expected in (("old3", old[3]), (f"old{every + 2}", old[every + 2]), ("new", new)):
             assert [e.uuid for e in trove.query_events({"text": word})] == [expected.uuid]
     finally:
+        storages.close_all()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migrating_back_from_0006_catches_the_position_counter_up(settings):
+    """The release before 0006 numbers single writes from the counter, which single
+    writes since then leave behind: back at 0005 its next position must be a fresh one."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    from trove.models import PositionCounter
+
+    settings.TROVE = {"storage": {"events": {"plugin": "storage-orm"}, "files": MEMORY_FILES}}
+    try:
+        last = [trove.create_event("s", {"i": i}) for i in range(3)][-1]
+        counted = PositionCounter.objects.filter(pk=1).values_list("last", flat=True).first()
+        assert (counted or 0) < last.position  # what an older release would number from
+        storages.close_all()
+        executor = MigrationExecutor(connection)
+        executor.migrate([("trove", "0005_word_index")])
+        assert PositionCounter.objects.get(pk=1).last == last.position
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.loader.build_graph()
+        executor.migrate(executor.loader.graph.leaf_nodes("trove"))
         storages.close_all()

@@ -115,7 +115,7 @@ class Event(models.Model):
     links = models.JSONField(default=list)
     #: The payload's words, space-separated, for ``text`` queries (``trove.query.payload_words``).
     words = models.TextField(default="", blank=True, editable=False)
-    #: The version's place in the store's commit order (SPEC §9), from :class:`PositionCounter`.
+    #: The version's place in the store's commit order (SPEC §9); see :class:`PositionCounter`.
     position = models.BigIntegerField(unique=True)
 
     class Meta:

@@ -47,7 +47,22 @@ def remake_without_autoincrement(apps, schema_editor):
             schema_editor.execute(sql)
 
 
+def catch_the_counter_up(apps, schema_editor):
+    """Backwards, for the release before this one, which numbers single writes from the
+    position counter too: since this migration they take the position after the highest
+    stored without stepping the counter, which therefore lags behind (the table keeps
+    having no ``AUTOINCREMENT``, which that release does not need)."""
+    if schema_editor.connection.vendor != "sqlite":
+        return
+    counter = apps.get_model("trove", "PositionCounter")._meta.db_table
+    schema_editor.execute(
+        f'INSERT INTO "{counter}" (id, last) '
+        f'SELECT 1, coalesce(max(position), 0) FROM "{TABLE}" WHERE true '
+        "ON CONFLICT (id) DO UPDATE SET last = max(last, excluded.last)"
+    )
+
+
 class Migration(migrations.Migration):
     dependencies = [("trove", "0005_word_index")]
 
-    operations = [migrations.RunPython(remake_without_autoincrement, migrations.RunPython.noop)]
+    operations = [migrations.RunPython(remake_without_autoincrement, catch_the_counter_up)]

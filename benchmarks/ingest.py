@@ -65,7 +65,8 @@ COLUMNS = (
     "payload, metadata, files, links, position, words"
 )
 #: The raw references number their rows from a counter in this process (no lock: one
-#: writer), as the position column needs; Trove's own writers serialise on a counter row.
+#: writer), as the position column needs; Trove's own writers serialise on the database's
+#: write lock (SQLite) or a counter row (PostgreSQL).
 _positions = itertools.count(1)
 
 
@@ -200,10 +201,8 @@ class RawSQLite:
             self.clear()
 
             def work() -> None:
-                for p in payloads:
-                    self.connection.execute("BEGIN IMMEDIATE")
+                for p in payloads:  # each INSERT its own (autocommitted) transaction
                     self.connection.execute(self.insert, sqlite_row(p))
-                    self.connection.execute("COMMIT")
 
             return per_second(count, work)
 

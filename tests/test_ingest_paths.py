@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import trove
+from tests.backends import MEMORY_FILES, OnPostgreSQL, OnSQLiteFile
 from trove.documents import Event, EventId, FileRecord, Link, SchemaRef
 from trove.exceptions import VersionConflict
 from trove.models import Event as EventRow
@@ -24,14 +25,8 @@ from trove.storage.handler import storages
 from trove.storage.orm import ORMEventStorage
 from trove.testing.conformance import BackendFixture
 
-MEMORY_FILES = {"plugin": "storage-memory"}
 
-
-class TestSQLitePositions(BackendFixture):
-    def trove_storage(self, tmp_path):
-        options = {"path": settings_.SQLITE_STORAGE_PATH}
-        return {"events": {"plugin": "storage-sqlite", "options": options}, "files": MEMORY_FILES}
-
+class TestSQLitePositions(OnSQLiteFile, BackendFixture):
     def test_singles_and_batches_take_the_positions_after_the_highest_stored(self):
         singles = [trove.create_event("s", {"i": i}) for i in range(3)]
         batch = trove.create_events([{"schema": "s", "payload": {"i": i}} for i in (3, 4)])
@@ -228,20 +223,12 @@ class RowsAsDjangoWritesThem(BackendFixture):
         assert comparable(row) == comparable(django_row(event, is_latest, position, connection))
 
 
-class TestRowsOnSQLite(RowsAsDjangoWritesThem):
-    def trove_storage(self, tmp_path):
-        options = {"path": settings_.SQLITE_STORAGE_PATH}
-        return {"events": {"plugin": "storage-sqlite", "options": options}, "files": MEMORY_FILES}
+class TestRowsOnSQLite(OnSQLiteFile, RowsAsDjangoWritesThem):
+    pass
 
 
-class TestRowsOnPostgreSQL(RowsAsDjangoWritesThem):
-    @pytest.fixture(autouse=True)
-    def _needs_postgres(self, postgres_alias):
-        """Requested before the backend fixture so a missing server skips (or fails) first."""
-
-    def trove_storage(self, tmp_path):
-        options = {"database": "postgres"}
-        return {"events": {"plugin": "storage-orm", "options": options}, "files": MEMORY_FILES}
+class TestRowsOnPostgreSQL(OnPostgreSQL, RowsAsDjangoWritesThem):
+    pass
 
 
 # Migration 0006 ----------------------------------------------------------------------

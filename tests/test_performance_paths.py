@@ -10,6 +10,7 @@ from django.db import connections, transaction
 from django.utils import timezone
 
 import trove
+from tests.backends import MEMORY_FILES, OnPostgreSQL, OnSQLiteFile
 from trove import schemas, signals
 from trove.documents import Event, EventId, SchemaRef
 from trove.exceptions import InvalidEvent, SchemaValidationError, VersionConflict
@@ -18,8 +19,6 @@ from trove.query import EventQuery
 from trove.storage.handler import storages
 from trove.storage.orm import COPY_FROM, ORMEventStorage, SQLiteEventStorage
 from trove.testing.conformance import BackendFixture
-
-MEMORY_FILES = {"plugin": "storage-memory"}
 
 
 def new_events(count: int, **payload) -> list[Event]:
@@ -201,24 +200,12 @@ class OutsideTransactions(BackendFixture):
         assert trove.count_events() == 0
 
 
-class TestOutsideTransactionsOnSQLite(OutsideTransactions):
-    def trove_storage(self, tmp_path):
-        from django.conf import settings
-
-        options = {"path": settings.SQLITE_STORAGE_PATH}
-        return {"events": {"plugin": "storage-sqlite", "options": options}, "files": MEMORY_FILES}
+class TestOutsideTransactionsOnSQLite(OnSQLiteFile, OutsideTransactions):
+    pass
 
 
-class TestOutsideTransactionsOnPostgreSQL(OutsideTransactions):
-    @pytest.fixture(autouse=True)
-    def _needs_postgres(self, postgres_alias):
-        """Requested before the backend fixture so a missing server skips (or fails) first."""
-
-    def trove_storage(self, tmp_path):
-        return {
-            "events": {"plugin": "storage-orm", "options": {"database": "postgres"}},
-            "files": MEMORY_FILES,
-        }
+class TestOutsideTransactionsOnPostgreSQL(OnPostgreSQL, OutsideTransactions):
+    pass
 
 
 class TestPostgreSQLPayloadIndexes(BackendFixture):

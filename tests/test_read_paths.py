@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.conf import settings
 from django.db import connections
 from django.db.backends.utils import CursorWrapper
 from django.test.utils import CaptureQueriesContext
@@ -18,13 +17,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import trove
+from tests.backends import OnPostgreSQL, OnSQLiteFile
 from trove.exceptions import StorageUnavailable
 from trove.storage.handler import storages
 from trove.storage.orm import ORMEventStorage
 from trove.storage.orm_reader import Reader, _json_text, _stored_uuid
 from trove.testing.conformance import BackendFixture
 
-MEMORY_FILES = {"plugin": "storage-memory"}
 QUERIES = [
     {},
     {"schema": "order", "sort": [{"field": "createdAt", "direction": "desc"}], "limit": 3},
@@ -150,20 +149,12 @@ class ReadPaths(BackendFixture):
         assert expected
 
 
-class TestSQLiteFile(ReadPaths):
-    def trove_storage(self, tmp_path):
-        options = {"path": settings.SQLITE_STORAGE_PATH}
-        return {"events": {"plugin": "storage-sqlite", "options": options}, "files": MEMORY_FILES}
+class TestSQLiteFile(OnSQLiteFile, ReadPaths):
+    pass
 
 
-class TestORMOnPostgreSQL(ReadPaths):
-    @pytest.fixture(autouse=True)
-    def _needs_postgres(self, postgres_alias):
-        """Requested before the backend fixture so a missing server skips (or fails) first."""
-
-    def trove_storage(self, tmp_path):
-        events = {"plugin": "storage-orm", "options": {"database": "postgres"}}
-        return {"events": events, "files": MEMORY_FILES}
+class TestORMOnPostgreSQL(OnPostgreSQL, ReadPaths):
+    pass
 
 
 JSON = st.recursive(

@@ -131,9 +131,19 @@ def client_round(
 ) -> dict[str, float]:
     """One round of the client process: its single and (unless ``batch`` is 0) batched
     rates; with ``clients``, the single rate of that many concurrent clients."""
-    command = [sys.executable, "-m", "benchmarks.api_client", url, token, str(count), str(batch)]
+    arguments = [url, token, str(count), str(batch)]
+    return _client([*arguments, *([str(clients)] if clients else [])])
+
+
+def alternating_rounds(urls: list[str], token: str, count: int) -> list[float]:
+    """The single-event rates of the servers at ``urls``, taking turns in one client."""
+    return _client(["--alternate", ",".join(urls), token, str(count), str(CHUNK)])["single"]
+
+
+def _client(arguments: list[str]) -> dict[str, Any]:
+    """What the client process (``benchmarks.api_client``) printed, run with ``arguments``."""
     result = subprocess.run(
-        command + ([str(clients)] if clients else []),
+        [sys.executable, "-m", "benchmarks.api_client", *arguments],
         capture_output=True,
         text=True,
         check=False,
@@ -142,21 +152,6 @@ def client_round(
     if result.returncode != 0:
         raise RuntimeError(f"The API client failed: {result.stderr or result.stdout}")
     return json.loads(result.stdout)
-
-
-def alternating_rounds(urls: list[str], token: str, count: int) -> list[float]:
-    """The single-event rates of the servers at ``urls``, taking turns in one client."""
-    command = [sys.executable, "-m", "benchmarks.api_client", "--alternate", ",".join(urls)]
-    result = subprocess.run(
-        [*command, token, str(count), str(CHUNK)],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=Path(__file__).resolve().parent.parent,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"The API client failed: {result.stderr or result.stdout}")
-    return json.loads(result.stdout)["single"]
 
 
 def python_round(count: int) -> dict[str, float]:

@@ -3,8 +3,6 @@ insert, a batch through the counter statement, and the two agree, with concurren
 writers in threads and a reader tailing the feed."""
 
 import sqlite3
-import threading
-import time
 import uuid
 from datetime import UTC, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -23,7 +21,7 @@ from trove.models import Event as EventRow
 from trove.query import payload_words
 from trove.storage.handler import storages
 from trove.storage.orm import ORMEventStorage
-from trove.testing.conformance import BackendFixture
+from trove.testing.conformance import BackendFixture, tail_while_writing
 
 
 class TestSQLitePositions(OnSQLiteFile, BackendFixture):
@@ -85,49 +83,15 @@ class TestSQLitePositions(OnSQLiteFile, BackendFixture):
         batches; a reader asking only for what is after the last position it saw still
         gets every version, once, in position order."""
         acknowledged: list[Event] = []
-        seen: list[Event] = []
-        failures: list[BaseException] = []
-        done = threading.Event()
 
         def write(writer: int) -> None:
-            try:
-                for i in range(10):
-                    acknowledged.append(trove.create_event("s", {"w": writer, "i": i}))
-                    if i % 4 == 0:
-                        items = [
-                            {"schema": "s", "payload": {"w": writer, "b": j}} for j in range(5)
-                        ]
-                        acknowledged.extend(trove.create_events(items))
-            except BaseException as error:  # reported by the main thread
-                failures.append(error)
-            finally:
-                connections.close_all()
+            for i in range(10):
+                acknowledged.append(trove.create_event("s", {"w": writer, "i": i}))
+                if i % 4 == 0:
+                    items = [{"schema": "s", "payload": {"w": writer, "b": j}} for j in range(5)]
+                    acknowledged.extend(trove.create_events(items))
 
-        def read() -> None:
-            try:
-                while True:
-                    finished = done.is_set()
-                    page = trove.read_feed(after=seen[-1].position if seen else 0)
-                    seen.extend(page)
-                    if not page:
-                        time.sleep(0.001)
-                    if finished:
-                        return
-            except BaseException as error:
-                failures.append(error)
-            finally:
-                connections.close_all()
-
-        reader = threading.Thread(target=read)
-        writers = [threading.Thread(target=write, args=(n,)) for n in range(4)]
-        reader.start()
-        for thread in writers:
-            thread.start()
-        for thread in writers:
-            thread.join(120)
-        done.set()
-        reader.join(120)
-        assert not failures, failures
+        seen = tail_while_writing(write)
         positions = [e.position for e in seen]
         assert positions == sorted(set(positions))
         assert sorted(e.position for e in acknowledged) == positions

@@ -24,6 +24,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -1010,51 +1011,16 @@ class EventStorageConformance(BackendFixture):
         if not self.concurrent_writers:
             pytest.skip("this database cannot take concurrent writers")
         acknowledged: list[tuple[uuid.UUID, int]] = []
-        seen: list[Event] = []
-        failures: list[BaseException] = []
-        done = threading.Event()
 
         def write(writer: int) -> None:
-            try:
-                for i in range(12):
-                    with trove.transaction():
-                        event = trove.create_event("s", {"w": writer, "i": i})
-                        time.sleep(0.002 * (i % 3))  # positions taken, commit still to come
-                        again = trove.append_version(event.uuid, {"w": writer, "i": i, "v": 2})
-                    acknowledged.extend([(event.uuid, 1), (again.uuid, 2)])
-            except BaseException as error:  # reported by the main thread
-                failures.append(error)
-            finally:
-                _close_connections()
+            for i in range(12):
+                with trove.transaction():
+                    event = trove.create_event("s", {"w": writer, "i": i})
+                    time.sleep(0.002 * (i % 3))  # positions taken, commit still to come
+                    again = trove.append_version(event.uuid, {"w": writer, "i": i, "v": 2})
+                acknowledged.extend([(event.uuid, 1), (again.uuid, 2)])
 
-        def read() -> None:
-            try:
-                while True:
-                    finished = done.is_set()
-                    after = seen[-1].position if seen else 0
-                    page = trove.read_feed(after=after)
-                    seen.extend(page)
-                    if not page:
-                        # As a follower polls: a reader spinning without pause holds the
-                        # GIL, so writers holding SQLite's write lock wait for it.
-                        time.sleep(0.001)
-                    if finished:
-                        return
-            except BaseException as error:
-                failures.append(error)
-            finally:
-                _close_connections()
-
-        reader = threading.Thread(target=read)
-        writers = [threading.Thread(target=write, args=(n,)) for n in range(4)]
-        reader.start()
-        for thread in writers:
-            thread.start()
-        for thread in writers:
-            thread.join(120)
-        done.set()
-        reader.join(120)
-        assert not failures, failures
+        seen = tail_while_writing(write)
         positions = [e.position for e in seen if e.position is not None]
         assert len(positions) == len(seen)
         assert positions == sorted(set(positions))
@@ -1175,6 +1141,53 @@ class EventStorageConformance(BackendFixture):
         newer = trove.append_version(two.uuid, {"i": 3})
         found = storages.events.get_latest({one.uuid, two.uuid, uuid.uuid4()})
         assert found == {one.uuid: one, two.uuid: newer}
+
+
+def tail_while_writing(write: Callable[[int], None], writers: int = 4) -> list[Event]:
+    """What a reader saw that only ever asked the feed for what is after the last position
+    it saw, while ``writers`` threads ran ``write(n)``: until they all ended, then once
+    more. Fails with what any thread raised."""
+    seen: list[Event] = []
+    failures: list[BaseException] = []
+    done = threading.Event()
+
+    def run_writer(writer: int) -> None:
+        try:
+            write(writer)
+        except BaseException as error:  # reported by the main thread
+            failures.append(error)
+        finally:
+            _close_connections()
+
+    def read() -> None:
+        try:
+            while True:
+                finished = done.is_set()
+                after = seen[-1].position if seen else 0
+                page = trove.read_feed(after=after)
+                seen.extend(page)
+                if not page:
+                    # As a follower polls: a reader spinning without pause holds the GIL,
+                    # so writers holding SQLite's write lock wait for it.
+                    time.sleep(0.001)
+                if finished:
+                    return
+        except BaseException as error:
+            failures.append(error)
+        finally:
+            _close_connections()
+
+    reader = threading.Thread(target=read)
+    threads = [threading.Thread(target=run_writer, args=(n,)) for n in range(writers)]
+    reader.start()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    done.set()
+    reader.join(120)
+    assert not failures, failures
+    return seen
 
 
 def _close_connections() -> None:

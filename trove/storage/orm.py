@@ -667,7 +667,7 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
         assert event.version == 1 and not (event.links or event.files)
         connection = connections[self.alias]
         values = self._event_values(event, True, None)[:-1]
-        sql = self._stamped_insert_sql()
+        sql = self._stamped_insert_sql
         connection.ensure_connection()
         connection.validate_no_broken_transaction()
         with self._savepoint_in_callers_transaction(connection):
@@ -680,36 +680,34 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
             raise VersionConflict(f"Event version already exists: {event.uuid} v1.")
         return event.with_position(position)
 
+    @functools.cached_property
     def _stamped_insert_sql(self) -> str:
         """The statement of :meth:`save_new_event_at_stamp`. Params: schema id, count,
         the stamp's three values, count, the notify channel, the event row but its
         position. Returns (position or NULL on a duplicate id, 1 or 0 for a stale stamp)."""
-        key = ("stamped", self.alias)
-        if key not in self._plans:
-            m = self.models
-            quote = connections[self.alias].ops.quote_name
-            registry, counter = m.EventSchema._meta, m.PositionCounter._meta
-            event = m.Event._meta
-            statement, _, _ = self._insert_plan(m.Event, self.EVENT_COLUMNS)
-            columns = statement.split(" VALUES ")[0]
-            selected = ", ".join(["%s"] * (len(self.EVENT_COLUMNS) - 1))
-            table, last = quote(counter.db_table), quote("last")
-            sql = (
-                f"WITH stamp AS (SELECT COUNT(*) AS n, MAX({quote('id')}) AS i, "
-                f"MAX({quote('updated_at')}) AS u FROM {quote(registry.db_table)} "
-                f"WHERE {quote('schema_id')} = %s), "
-                f"counter AS (INSERT INTO {table} (id, {last}) "
-                f"SELECT 1, (SELECT coalesce(max({quote('position')}), 0) "
-                f"FROM {quote(event.db_table)}) + %s FROM stamp "
-                "WHERE (n, i, u) IS NOT DISTINCT FROM (%s::bigint, %s::bigint, %s::timestamptz) "
-                f"ON CONFLICT (id) DO UPDATE SET {last} = {table}.{last} + %s "
-                f"RETURNING {last}, pg_notify(%s, {last}::text)), "
-                f"inserted AS ({columns} SELECT {selected}, {last} FROM counter "
-                f"ON CONFLICT DO NOTHING RETURNING {quote('position')}) "
-                f"SELECT (SELECT {quote('position')} FROM inserted), (SELECT COUNT(*) FROM counter)"
-            )
-            self._plans[key] = (sql, "", [])
-        return self._plans[key][0]
+        m = self.models
+        quote = connections[self.alias].ops.quote_name
+        registry, counter = m.EventSchema._meta, m.PositionCounter._meta
+        event = m.Event._meta
+        statement, _, _ = self._insert_plan(m.Event, self.EVENT_COLUMNS)
+        columns = statement.split(" VALUES ")[0]
+        selected = ", ".join(["%s"] * (len(self.EVENT_COLUMNS) - 1))
+        table, last = quote(counter.db_table), quote("last")
+        sql = (
+            f"WITH stamp AS (SELECT COUNT(*) AS n, MAX({quote('id')}) AS i, "
+            f"MAX({quote('updated_at')}) AS u FROM {quote(registry.db_table)} "
+            f"WHERE {quote('schema_id')} = %s), "
+            f"counter AS (INSERT INTO {table} (id, {last}) "
+            f"SELECT 1, (SELECT coalesce(max({quote('position')}), 0) "
+            f"FROM {quote(event.db_table)}) + %s FROM stamp "
+            "WHERE (n, i, u) IS NOT DISTINCT FROM (%s::bigint, %s::bigint, %s::timestamptz) "
+            f"ON CONFLICT (id) DO UPDATE SET {last} = {table}.{last} + %s "
+            f"RETURNING {last}, pg_notify(%s, {last}::text)), "
+            f"inserted AS ({columns} SELECT {selected}, {last} FROM counter "
+            f"ON CONFLICT DO NOTHING RETURNING {quote('position')}) "
+            f"SELECT (SELECT {quote('position')} FROM inserted), (SELECT COUNT(*) FROM counter)"
+        )
+        return sql
 
     def _insert_counted_sqlite(self, values: list, connection) -> int | None:
         """SQLite: insert the event row (its values from :meth:`_event_values`) at the
@@ -725,27 +723,25 @@ class ORMEventStorage(EventStorage, EventStatistics, LinkStorage, TransactionalS
         transaction the statement is its own, committed (and fsynced) as it completes,
         which reading its ``RETURNING`` row to the end does; a failure rolls it back.
         """
-        statement = self._sqlite_statement()
+        statement = self._sqlite_statement
         connection.ensure_connection()
         with connection.wrap_database_errors:
             found = connection.connection.execute(statement, values[:-1]).fetchall()
         return found[0][0] if found else None
 
+    @functools.cached_property
     def _sqlite_statement(self) -> str:
         """The event insert at the next position (one after the highest stored, read
         through the position index), skipping an existing id and returning the position,
         in ``sqlite3``'s own ``?`` placeholders. Params: the event row but its position."""
-        key = ("sqlite", self.alias)
-        if key not in self._plans:
-            quote = connections[self.alias].ops.quote_name
-            table, position = quote(self.models.Event._meta.db_table), quote("position")
-            statement, _, _ = self._insert_plan(self.models.Event, self.EVENT_COLUMNS)
-            statement = statement.rsplit("%s)", 1)[0] + (
-                f"(SELECT coalesce(max({position}), 0) + 1 FROM {table})) "
-                f"ON CONFLICT DO NOTHING RETURNING {position}"
-            )
-            self._plans[key] = (statement.replace("%s", "?"), "", [])
-        return self._plans[key][0]
+        quote = connections[self.alias].ops.quote_name
+        table, position = quote(self.models.Event._meta.db_table), quote("position")
+        statement, _, _ = self._insert_plan(self.models.Event, self.EVENT_COLUMNS)
+        statement = statement.rsplit("%s)", 1)[0] + (
+            f"(SELECT coalesce(max({position}), 0) + 1 FROM {table})) "
+            f"ON CONFLICT DO NOTHING RETURNING {position}"
+        )
+        return statement.replace("%s", "?")
 
     def _savepoint_in_callers_transaction(self, connection) -> Any:
         """A savepoint shielding a caller's own open transaction from a failed write; none
